@@ -1,0 +1,72 @@
+"""`cache_activations`: pooled resid_post at chosen layers, without running the layers above."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from jaxtyping import Float
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from mlsteer.activations.pooling import Pooling, pool
+from mlsteer.activations.tokenize import check_texts, encode_batch
+from mlsteer.errors import EmptyInputError
+from mlsteer.models.wrapper import SteerableModel
+
+
+def check_layers(model: SteerableModel, layers: int | Sequence[int]) -> list[int]:
+    """Layers as a list of valid, distinct indices (in the order given)."""
+    layers = [layers] if isinstance(layers, int) else list(layers)
+    if not layers:
+        raise EmptyInputError("layers is empty; pass at least one layer index")
+    if len(set(layers)) != len(layers):
+        raise ValueError(f"layers {layers} repeat an index; pass each layer once")
+    return [model.check_layer(layer) for layer in layers]
+
+
+@torch.inference_mode()
+def cache_activations(
+    model: SteerableModel,
+    texts: Sequence[str],
+    layers: int | Sequence[int],
+    pooling: Pooling = "last",
+    batch_size: int = 16,
+    include_bos: bool = False,
+    progress: bool = True,
+) -> Float[Tensor, "text layer d_model"]:
+    """Pooled ``blocks.{L}.hook_resid_post`` for every text and requested layer, as float32.
+
+    Texts are run longest-first in right-padded batches (so batching changes no number) and
+    the forward stops after the highest requested layer: no block above it and no
+    unembedding runs, which is most of the cost on large-vocabulary models.
+    """
+    texts = check_texts(texts)
+    layers = check_layers(model, layers)
+    top = max(layers)
+    # stop_at_layer=k makes the bridge stop before block k; at the top layer run to the end.
+    stop_at = top + 1 if top + 1 < model.n_layers else None
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    out = torch.empty(len(texts), len(layers), model.d_model, dtype=torch.float32)
+    batches = range(0, len(texts), batch_size)
+    for start in tqdm(batches, desc="activations", disable=not progress, leave=False):
+        rows = order[start : start + batch_size]
+        batch = encode_batch(model, [texts[i] for i in rows])
+        mask = batch.pool_mask(include_bos)
+        pooled: dict[int, Tensor] = {}
+        hooks = [(model.hook_name(layer), _pooling_hook(pooled, layer, mask, pooling)) for layer in layers]
+        with model.bridge.hooks(fwd_hooks=hooks):
+            model.bridge(batch.input_ids, attention_mask=batch.attention_mask, stop_at_layer=stop_at)
+        for column, layer in enumerate(layers):
+            out[rows, column] = pooled[layer].float().cpu()
+    return out
+
+
+def _pooling_hook(store: dict[int, Tensor], layer: int, mask: Tensor, pooling: Pooling):
+    """A hook that pools this layer's residual into ``store[layer]`` (built per layer so each
+    closure keeps its own layer, never the loop's last)."""
+
+    def hook(resid: Tensor, hook) -> None:
+        store[layer] = pool(resid, mask, pooling)
+
+    return hook

