@@ -1,1 +1,10 @@
-def main(): pass
+"""The ``mlsteer`` command line."""
+
+from mlsteer.cli.app import app
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

@@ -82,6 +82,7 @@ def tiny_hf_model(kind: str, seed: int = 0) -> PreTrainedModel:
         pad_token_id=0,
         bos_token_id=1,
         eos_token_id=2,
+        attn_implementation="eager",  # what the bridge runs; sdpa would differ by ~1e-6
     )
     with torch.random.fork_rng():
         torch.manual_seed(seed)

@@ -1,0 +1,116 @@
+"""Typer app: ``mlsteer info | cache | generate | demo``."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mlsteer.cli.options import DeviceOption, ModelOption, parse_layers
+from mlsteer.errors import MlsteerError
+
+app = typer.Typer(help="Steering vectors for multilingual LLMs.", no_args_is_help=True, add_completion=False)
+console = Console()
+
+
+def _fail(error: Exception) -> None:
+    console.print(f"[red]error:[/red] {error}")
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def info() -> None:
+    """Versions, cache folder, data folder and the models usable offline."""
+    from mlsteer.models import offline_models
+    from mlsteer.paths import cache_dir, data_dir
+
+    table = Table(show_header=False)
+    for package in ("mlsteer", "torch", "transformers", "transformer-lens"):
+        table.add_row(package, version(package))
+    table.add_row("cache dir ($MLSTEER_CACHE)", str(cache_dir()))
+    table.add_row("data dir ($MLSTEER_DATA)", str(data_dir() or "not set"))
+    for name, state in offline_models().items():
+        table.add_row(f"model {name}", state)
+    console.print(table)
+
+
+@app.command()
+def cache(
+    texts_file: Path = typer.Argument(..., help="UTF-8 file, one text per line (blank lines skipped)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Activation file to write (.safetensors)."),
+    layers: str = typer.Option("all", "--layers", "-l", help="e.g. 6, 4,6,8, 2-5 or all."),
+    pooling: str = typer.Option("mean", help="last or mean (BOS left out)."),
+    batch_size: int = typer.Option(16, help="Texts per forward pass."),
+    model_name: str = ModelOption,
+    device: str = DeviceOption,
+) -> None:
+    """Cache pooled resid_post activations of the texts in a file."""
+    from mlsteer.activations import ActivationMeta, ActivationSet, cache_activations, save_activations
+    from mlsteer.hashing import hash_texts
+    from mlsteer.models import load_model
+
+    try:
+        texts = [line for line in texts_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+        model = load_model(model_name, device=device)
+        layer_list = parse_layers(layers, model.n_layers)
+        acts = cache_activations(model, texts, layer_list, pooling=pooling, batch_size=batch_size)
+    except (MlsteerError, OSError) as error:
+        _fail(error)
+    meta = ActivationMeta(model.fingerprint, tuple(layer_list), pooling, False, hash_texts(texts), len(texts))
+    save_activations(output, ActivationSet(acts, meta))
+    console.print(f"wrote {tuple(acts.shape)} activations to {output}")
+
+
+@app.command()
+def generate(
+    prompt: str = typer.Argument(..., help="Prompt to continue."),
+    vector: Path | None = typer.Option(None, "--vector", "-v", help="Steering vector file (.safetensors)."),
+    alpha: float = typer.Option(1.0, help="Multiplier of the vector."),
+    scale: str = typer.Option("absolute", help="absolute, or relative to the layer's residual norm."),
+    positions: str = typer.Option("all", help="all, prompt or generated."),
+    max_new_tokens: int = typer.Option(40, help="Tokens to generate."),
+    allow_other_model: bool = typer.Option(False, help="Apply a vector learned on another model."),
+    model_name: str = ModelOption,
+    device: str = DeviceOption,
+) -> None:
+    """Print the unsteered and steered continuations of PROMPT side by side."""
+    from mlsteer.models import load_model
+    from mlsteer.steering import SteeringVector, steer
+    from mlsteer.steering import generate as run_generate
+
+    try:
+        steering = SteeringVector.load(vector) if vector else None
+        model = load_model(model_name, device=device)
+        table = Table("unsteered", show_lines=True)
+        rows = [run_generate(model, [prompt], max_new_tokens).texts[0]]
+        if steering is not None:
+            table.add_column(f"steered ({steering.method}, layer {steering.layer}, alpha {alpha})")
+            with steer(model, steering, alpha, positions=positions, scale=scale, allow_other_model=allow_other_model):
+                rows.append(run_generate(model, [prompt], max_new_tokens).texts[0])
+    except MlsteerError as error:
+        _fail(error)
+    table.add_row(*rows)
+    console.print(f"[bold]{prompt}[/bold]")
+    console.print(table)
+
+
+@app.command()
+def demo(
+    lang: str = typer.Option("es", help="Target language of the built-in pairs."),
+    layer: int = typer.Option(6, help="Layer to learn and steer at."),
+    alpha: float = typer.Option(1.0, help="Multiplier of the vector."),
+    output: Path = typer.Option(Path("runs/demo"), "--output", "-o", help="Folder for the vector."),
+    model_name: str = ModelOption,
+    device: str = DeviceOption,
+) -> None:
+    """Learn an English->LANG mean-difference vector from built-in pairs and show its effect."""
+    from mlsteer.demo import run_demo
+
+    try:
+        run_demo(model_name, lang, layer, alpha, output, device, console)
+    except MlsteerError as error:
+        _fail(error)
+

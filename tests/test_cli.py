@@ -1,0 +1,52 @@
+import torch
+from typer.testing import CliRunner
+
+from mlsteer.activations import load_activations
+from mlsteer.cli import app
+from mlsteer.steering import SteeringVector
+
+runner = CliRunner()
+
+
+def test_info_lists_offline_models():
+    result = runner.invoke(app, ["info"])
+    assert result.exit_code == 0, result.output
+    assert "tiny-gemma3" in result.output and "gemma-3-270m" in result.output
+
+
+def test_cache_writes_activations(tmp_path, tiny_gemma):
+    texts = tmp_path / "texts.txt"
+    texts.write_text("the cat\n\nel gato se sienta\n", encoding="utf-8")
+    out = tmp_path / "acts.safetensors"
+    result = runner.invoke(app, ["cache", str(texts), "-o", str(out), "--layers", "1,3", "-m", "tiny-gemma3"])
+    assert result.exit_code == 0, result.output
+    loaded = load_activations(out)
+    assert loaded.acts.shape == (2, 2, 64) and loaded.meta.layers == (1, 3)
+    assert loaded.meta.model_fingerprint == tiny_gemma.fingerprint
+
+
+def test_cache_layer_out_of_range_is_a_clear_error(tmp_path):
+    texts = tmp_path / "texts.txt"
+    texts.write_text("the cat\n", encoding="utf-8")
+    result = runner.invoke(app, ["cache", str(texts), "-o", str(tmp_path / "a.st"), "--layers", "9", "-m", "tiny-gemma3"])
+    assert result.exit_code == 2
+    assert "layer 9 is out of range" in result.output
+    assert not (tmp_path / "a.st").exists()
+
+
+def test_generate_side_by_side(tmp_path, tiny_gemma):
+    vector = SteeringVector(torch.randn(64, generator=torch.Generator().manual_seed(0)) * 4, 1, "test", tiny_gemma.fingerprint)
+    path = vector.save(tmp_path / "v.safetensors")
+    result = runner.invoke(
+        app, ["generate", "The cat", "--vector", str(path), "--alpha", "2", "-m", "tiny-gemma3", "--max-new-tokens", "5"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "unsteered" in result.output and "steered (test, layer 1, alpha 2.0)" in result.output
+
+
+def test_generate_refuses_vector_of_other_model(tmp_path):
+    vector = SteeringVector(torch.ones(64), 1, "test", "tiny-llama@000000000000")
+    path = vector.save(tmp_path / "v.safetensors")
+    result = runner.invoke(app, ["generate", "The cat", "--vector", str(path), "-m", "tiny-gemma3"])
+    assert result.exit_code == 2
+    assert "--allow-other-model" in result.output
