@@ -9,13 +9,19 @@ same batch of 8 texts of ~30 tokens:
    the ratio of FLOPs predicted from the model config;
 3. ``run_with_cache`` (every hook) / ``cache_activations`` (target >= 4x).
 
+Beside each, diagnostic variants: the steered forward including entering ``steer``, a bare
+``bridge(..., stop_at_layer=7)``, and ``run_with_cache(..., stop_at_layer=7)``.
+
 Timing: torch.inference_mode, warm-up calls, many repeats, the variants of one benchmark
 interleaved (their order alternating every repeat, so drift and a neighbour's load hit all of
 them alike), garbage collection kept out of the timed region, medians reported. A bootstrap
 over repeats gives a 95% interval for each ratio. Threads are left at torch's default.
+Each call also records how much CPU other processes took meanwhile (/proc/stat); verdicts use
+the repeats where that stayed under ``--quiet-below`` cores, and the script waits (up to
+``--max-wait`` s in all) for quiet before each repeat. Both numbers are written.
 
 Usage:
-    HF_HUB_OFFLINE=1 python bench/bench_foundation.py               # ~2-3 min on 2 cores
+    HF_HUB_OFFLINE=1 python bench/bench_foundation.py               # ~2.5 min on 2 cores
     python bench/bench_foundation.py --repeats 10 --out ''          # quick, print only
 """
 
@@ -38,13 +44,13 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import torch  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
+import torch
+from tqdm.auto import tqdm
 
-from mlsteer.activations import cache_activations, encode_batch  # noqa: E402
-from mlsteer.models import load_model  # noqa: E402
-from mlsteer.steering.hooks import steer  # noqa: E402
-from mlsteer.steering.vector import SteeringVector  # noqa: E402
+from mlsteer.activations import cache_activations, encode_batch
+from mlsteer.models import load_model
+from mlsteer.steering.hooks import steer
+from mlsteer.steering.vector import SteeringVector
 
 SECTION = "## Foundation (issue 2)"
 INTRO = (
@@ -54,22 +60,38 @@ INTRO = (
 )
 LAYER = 6
 TEXTS = [
-    "The old lighthouse keeper climbed the narrow spiral stairs every evening at dusk, lighting "
-    "the lamp that guided fishing boats safely past the jagged rocks below.",
-    "Researchers at the small coastal laboratory measured how quickly the seaweed grew in warmer "
-    "water, and they were surprised by how much the results varied.",
-    "After the storm passed, the villagers gathered in the square to share bread, repair the "
-    "damaged roofs, and tell stories about the floods of their childhood.",
-    "She opened the dusty notebook her grandfather had left behind and found pages of careful "
-    "sketches showing birds, bridges, and machines he never built.",
-    "The train to the mountains left at seven in the morning, so we packed sandwiches, warm "
-    "coats, and a map the night before to avoid any rush.",
-    "In the quiet library, a student read about ancient trade routes that carried silk, spices, "
-    "and new ideas between distant cities across deserts and seas.",
-    "The chef tasted the soup once more, added a pinch of salt and a little lemon juice, then "
-    "smiled because it finally tasted like her mother's recipe.",
-    "When the orchestra began the final movement, the audience fell silent, and even the "
-    "children in the front row leaned forward to hear every note clearly.",
+    (
+        "The old lighthouse keeper climbed the narrow spiral stairs every evening at dusk, "
+        "lighting the lamp that guided fishing boats safely past the jagged rocks below."
+    ),
+    (
+        "Researchers at the small coastal laboratory measured how quickly the seaweed grew in "
+        "warmer water, and they were surprised by how much the results varied."
+    ),
+    (
+        "After the storm passed, the villagers gathered in the square to share bread, repair the "
+        "damaged roofs, and tell stories about the floods of their childhood."
+    ),
+    (
+        "She opened the dusty notebook her grandfather had left behind and found pages of careful "
+        "sketches showing birds, bridges, and machines he never built."
+    ),
+    (
+        "The train to the mountains left at seven in the morning, so we packed sandwiches, warm "
+        "coats, and a map the night before to avoid any rush."
+    ),
+    (
+        "In the quiet library, a student read about ancient trade routes that carried silk, "
+        "spices, and new ideas between distant cities across deserts and seas."
+    ),
+    (
+        "The chef tasted the soup once more, added a pinch of salt and a little lemon juice, then "
+        "smiled because it finally tasted like her mother's recipe."
+    ),
+    (
+        "When the orchestra began the final movement, the audience fell silent, and even the "
+        "children in the front row leaned forward to hear every note clearly."
+    ),
 ]
 
 
@@ -139,8 +161,7 @@ class Waiter:
     def wait(self) -> None:
         while self.waited < self.budget:
             start = time.perf_counter()
-            load = foreign_load(0.25)
-            if load < self.threshold:
+            if not foreign_load(0.25) >= self.threshold:  # NaN (no /proc): do not wait
                 return
             time.sleep(0.25)
             self.waited += time.perf_counter() - start
@@ -180,16 +201,19 @@ def interleaved(
 
 
 def quiet_repeats(samples: dict[str, list[Sample]], threshold: float) -> list[int]:
-    """Repeats in which no variant's call shared the machine with more than ``threshold`` cores."""
+    """Repeats in which no call shared the machine with ``threshold`` cores or more of other
+    processes' work (all of them where /proc cannot tell)."""
     n = len(next(iter(samples.values())))
-    return [i for i in range(n) if all(s[i].foreign < threshold for s in samples.values())]
+    return [i for i in range(n) if not any(s[i].foreign >= threshold for s in samples.values())]
 
 
 def median(xs: list[float]) -> float:
     return statistics.median(xs)
 
 
-def ratio_ci(num: list[float], den: list[float], seed: int, n_boot: int = 2000) -> tuple[float, float]:
+def ratio_ci(
+    num: list[float], den: list[float], seed: int, n_boot: int = 2000
+) -> tuple[float, float]:
     """95% bootstrap interval of median(num)/median(den), resampling repeats (kept paired)."""
     rng = random.Random(seed)
     n = len(num)
@@ -199,6 +223,33 @@ def ratio_ci(num: list[float], den: list[float], seed: int, n_boot: int = 2000) 
         ratios.append(median([num[i] for i in idx]) / median([den[i] for i in idx]))
     ratios.sort()
     return ratios[int(0.025 * n_boot)], ratios[int(0.975 * n_boot) - 1]
+
+
+@dataclass
+class Ratio:
+    """median(num)/median(den) over a set of repeats, with its bootstrap interval."""
+
+    value: float
+    low: float
+    high: float
+    n: int
+
+    @classmethod
+    def of(
+        cls, samples: dict[str, list[Sample]], num: str, den: str, repeats: list[int], seed: int
+    ) -> Ratio:
+        if not repeats:
+            return cls(float("nan"), float("nan"), float("nan"), 0)
+        a = [samples[num][i].seconds for i in repeats]
+        b = [samples[den][i].seconds for i in repeats]
+        low, high = ratio_ci(a, b, seed)
+        return cls(median(a) / median(b), low, high, len(repeats))
+
+    def text(self, digits: int = 3, suffix: str = "") -> str:
+        if not self.n:
+            return "n/a"
+        value, low, high = (f"{x:.{digits}f}{suffix}" for x in (self.value, self.low, self.high))
+        return f"{value} ({low}–{high})"
 
 
 # --------------------------------------------------------------------------- FLOPs
@@ -233,8 +284,9 @@ def predicted_flops(hf_config, n_pos: int, top: int) -> FlopEstimate:
     ratio = n_run * block / (n_layers * block + unembed)
     derivation = (
         f"per token, one block = attn proj 2·{d}·({heads}+2·{kv_heads}+{heads})·{head_dim} "
-        f"= {proj / 1e6:.2f} MFLOP + scores 4·{heads}·{head_dim}·{n_pos} = {scores / 1e6:.2f} MFLOP "
-        f"+ gated MLP 2·3·{d}·{inter} = {mlp / 1e6:.2f} MFLOP → {block / 1e6:.2f} MFLOP; "
+        f"= {proj / 1e6:.2f} MFLOP + scores 4·{heads}·{head_dim}·{n_pos} "
+        f"= {scores / 1e6:.2f} MFLOP + gated MLP 2·3·{d}·{inter} = {mlp / 1e6:.2f} MFLOP "
+        f"→ {block / 1e6:.2f} MFLOP; "
         f"unembedding 2·{d}·{vocab} = {unembed / 1e6:.1f} MFLOP. "
         f"Ratio = {n_run}·{block / 1e6:.2f} / ({n_layers}·{block / 1e6:.2f} + {unembed / 1e6:.1f}) "
         f"= {n_run * block / 1e6:.1f} / {(n_layers * block + unembed) / 1e6:.1f} = {ratio:.3f}"
@@ -283,21 +335,45 @@ def update_benchmarks_md(path: Path, section: str) -> None:
     path.write_text(text)
 
 
+def markdown_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 def fmt_ms(seconds: float) -> str:
     return f"{seconds * 1e3:.1f} ms"
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=25, help="timed calls per variant (default 25)")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed calls per variant first (default 3)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=20, help="timed calls per variant (default 20)"
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=3, help="untimed calls per variant first (default 3)"
+    )
     parser.add_argument(
         "--out",
         default=str(Path(__file__).resolve().parent.parent / "BENCHMARKS.md"),
         help="Markdown file whose Foundation section is (re)written; '' to only print",
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--model", default="gemma-3-270m")
+    parser.add_argument(
+        "--quiet-below",
+        type=float,
+        default=0.5,
+        help="a repeat counts as quiet when other processes used under this many cores during "
+        "each of its calls (default 0.5)",
+    )
+    parser.add_argument(
+        "--max-wait",
+        type=float,
+        default=30.0,
+        help="seconds in all to wait for other processes to go quiet before repeats (default 30)",
+    )
     args = parser.parse_args()
     if args.repeats < 3:
         parser.error("--repeats must be at least 3")
@@ -306,9 +382,10 @@ def main() -> int:
     random.seed(args.seed)
     started = time.time()
     load_before = os.getloadavg()
+    waiter = Waiter(budget=args.max_wait, threshold=args.quiet_below)
 
-    print(f"loading {args.model} ...", file=sys.stderr)
-    model = load_model(args.model)
+    print("loading gemma-3-270m ...", file=sys.stderr)
+    model = load_model("gemma-3-270m")
     bridge = model.bridge
     batch = encode_batch(model, TEXTS)
     ids, mask = batch.input_ids, batch.attention_mask
@@ -340,7 +417,9 @@ def main() -> int:
         return time.perf_counter() - start
 
     def cache() -> object:
-        return cache_activations(model, TEXTS, [LAYER], pooling="last", batch_size=len(TEXTS), progress=False)
+        return cache_activations(
+            model, TEXTS, [LAYER], pooling="last", batch_size=len(TEXTS), progress=False
+        )
 
     def bare_stop() -> object:
         return bridge(ids, attention_mask=mask, stop_at_layer=LAYER + 1)
@@ -348,6 +427,10 @@ def main() -> int:
     def full_cache() -> object:
         return bridge.run_with_cache(ids, attention_mask=mask)
 
+    def stopped_cache() -> object:
+        return bridge.run_with_cache(ids, attention_mask=mask, stop_at_layer=LAYER + 1)
+
+    reps = args.repeats
     with torch.inference_mode():
         # Sanity: the hook fires (logits change) and both caches see the same residual.
         plain_logits = forward()
@@ -355,127 +438,210 @@ def main() -> int:
             steered_logits = forward()
         steer_delta = float((steered_logits - plain_logits).abs().max())
         if steer_delta == 0:
-            raise SystemExit("steering changed no logit: the hook did not fire, timings would be void")
-        pooled = cache()[:, 0]
+            raise SystemExit(
+                "steering changed no logit: the hook did not fire, timings would be void"
+            )
+        pooled = cache()[:, 0]  # rows come back in the order the texts were given
         _, act_cache = full_cache()
         n_hooks = len(act_cache)
-        resid = act_cache[model.hook_name(LAYER)]
         last = mask.sum(1) - 1
-        reference = resid[torch.arange(n_batch), last].float()
-        # cache_activations runs texts longest-first but returns rows in the order given.
+        reference = act_cache[model.hook_name(LAYER)][torch.arange(n_batch), last].float()
         cache_diff = float((pooled - reference).abs().max())
-        del act_cache, resid, plain_logits, steered_logits
+        del act_cache, plain_logits, steered_logits
 
-        n_blocks = model.n_layers
-        reps = args.repeats
         print(
             f"batch {n_batch}x{n_pos} ({n_tokens} real tokens), {torch.get_num_threads()} threads, "
             f"{reps} repeats",
             file=sys.stderr,
         )
         s1 = interleaved(
-            {"unsteered": timed(forward), "steered": steered, "steered+enter/exit": steered_with_context},
+            {
+                "unsteered": timed(forward),
+                "steered": steered,
+                "steered+enter/exit": steered_with_context,
+            },
             reps,
             args.warmup,
             "1/3 steering",
+            waiter,
         )
         s2 = interleaved(
-            {"full forward": timed(forward), "cache_activations": timed(cache), "bare stop_at_layer": timed(bare_stop)},
+            {
+                "full forward": timed(forward),
+                "cache_activations": timed(cache),
+                "bare stop_at_layer": timed(bare_stop),
+            },
             reps,
             args.warmup,
             "2/3 cache vs forward",
+            waiter,
         )
         s3 = interleaved(
-            {"run_with_cache": timed(full_cache), "cache_activations": timed(cache)},
+            {
+                "run_with_cache": timed(full_cache),
+                "cache_activations": timed(cache),
+                "run_with_cache stop_at_layer": timed(stopped_cache),
+            },
             reps,
             args.warmup,
             "3/3 cache vs run_with_cache",
+            waiter,
         )
 
     flops = predicted_flops(bridge.original_model.config, n_pos, LAYER)
-    m1 = {k: median(v) for k, v in s1.items()}
-    m2 = {k: median(v) for k, v in s2.items()}
-    m3 = {k: median(v) for k, v in s3.items()}
-    r1 = m1["steered"] / m1["unsteered"]
-    r1_ci = ratio_ci(s1["steered"], s1["unsteered"], args.seed)
-    r1_ctx = m1["steered+enter/exit"] / m1["unsteered"]
-    r1_min = min(s1["steered"]) / min(s1["unsteered"])
-    r2 = m2["cache_activations"] / m2["full forward"]
-    r2_ci = ratio_ci(s2["cache_activations"], s2["full forward"], args.seed)
-    r2_bare = m2["bare stop_at_layer"] / m2["full forward"]
-    r3 = m3["run_with_cache"] / m3["cache_activations"]
-    lo3, hi3 = ratio_ci(s3["run_with_cache"], s3["cache_activations"], args.seed)
     load_after = os.getloadavg()
     elapsed = time.time() - started
+    threshold = args.quiet_below
+    # Verdicts use the quiet repeats when there are enough of them; else all, marked contended.
+    min_quiet = max(3, reps // 3)
+
+    def judged(samples: dict[str, list[Sample]], num: str, den: str) -> tuple[Ratio, Ratio, str]:
+        quiet = quiet_repeats(samples, threshold)
+        every = Ratio.of(samples, num, den, list(range(reps)), args.seed)
+        if len(quiet) >= min_quiet:
+            return Ratio.of(samples, num, den, quiet, args.seed), every, f"quiet, n={len(quiet)}"
+        return every, every, f"all, n={reps}, *contended*"
+
+    r1, r1_all, basis1 = judged(s1, "steered", "unsteered")
+    r2, r2_all, basis2 = judged(s2, "cache_activations", "full forward")
+    r3, r3_all, basis3 = judged(s3, "run_with_cache", "cache_activations")
+    q1 = quiet_repeats(s1, threshold) or list(range(reps))
+    q2 = quiet_repeats(s2, threshold) or list(range(reps))
+    q3 = quiet_repeats(s3, threshold) or list(range(reps))
+    r1_ctx = Ratio.of(s1, "steered+enter/exit", "unsteered", q1, args.seed)
+    r1_min = min(s1["steered"][i].seconds for i in q1) / min(s1["unsteered"][i].seconds for i in q1)
+    r2_bare = Ratio.of(s2, "bare stop_at_layer", "full forward", q2, args.seed)
+    r3_stop = Ratio.of(s3, "run_with_cache stop_at_layer", "cache_activations", q3, args.seed)
 
     def verdict(ok: bool) -> str:
         return "pass" if ok else "**FAIL**"
 
-    summary = [
-        "| Benchmark | Measured (median ratio, 95% CI) | Target | Result |",
-        "|---|---|---|---|",
-        f"| Steered / unsteered forward, layer {LAYER} | {r1:.3f} ({r1_ci[0]:.3f}–{r1_ci[1]:.3f}) "
-        f"| ≤ 1.03 | {verdict(r1 <= 1.03)} |",
-        f"| `cache_activations` (layer {LAYER}) / full forward with logits | {r2:.3f} "
-        f"({r2_ci[0]:.3f}–{r2_ci[1]:.3f}); FLOP prediction {flops.ratio:.3f} | ≤ 0.35 | {verdict(r2 <= 0.35)} |",
-        f"| `run_with_cache` (all {n_hooks} hooks) / `cache_activations` | {r3:.2f}× "
-        f"({lo3:.2f}–{hi3:.2f}×) | ≥ 4× | {verdict(r3 >= 4.0)} |",
+    rows = [
+        (
+            f"1. Steered / unsteered forward, layer {LAYER}",
+            f"{r1.text()} [{basis1}]",
+            r1_all.text(),
+            "≤ 1.03",
+            verdict(r1.value <= 1.03),
+        ),
+        (
+            f"2. `cache_activations` (layer {LAYER}) / full forward with logits",
+            f"{r2.text()} [{basis2}]; FLOP prediction {flops.ratio:.3f}",
+            r2_all.text(),
+            "≤ 0.35",
+            verdict(r2.value <= 0.35),
+        ),
+        (
+            f"3. `run_with_cache` (all {n_hooks} hooks) / `cache_activations`",
+            f"{r3.text(2, '×')} [{basis3}]",
+            r3_all.text(2, "×"),
+            "≥ 4×",
+            verdict(r3.value >= 4.0),
+        ),
     ]
-    details = [
-        "| Variant | Median | Min | Max |",
-        "|---|---|---|---|",
-    ]
-    for label, samples in (
-        ("1. unsteered forward", s1["unsteered"]),
-        ("1. steered forward (hook attached, forward only)", s1["steered"]),
-        ("1. steered, including `with steer(...)` enter/exit", s1["steered+enter/exit"]),
-        ("2. full forward with logits", s2["full forward"]),
-        ("2. `cache_activations` (tokenise + forward to block 6 + pool)", s2["cache_activations"]),
-        (f"2. bare `bridge(..., stop_at_layer={LAYER + 1})`", s2["bare stop_at_layer"]),
-        ("3. `run_with_cache`, every hook", s3["run_with_cache"]),
-        ("3. `cache_activations`", s3["cache_activations"]),
+    summary = markdown_table(
+        (
+            "Benchmark",
+            "Measured: ratio of medians (95% CI) [repeats]",
+            "All repeats",
+            "Target",
+            "Result",
+        ),
+        rows,
+    )
+    timing_rows = []
+    for label, samples, key in (
+        ("1. unsteered forward", s1, "unsteered"),
+        ("1. steered forward (hook attached; forward only)", s1, "steered"),
+        ("1. steered, including `with steer(...)` enter/exit", s1, "steered+enter/exit"),
+        ("2. full forward with logits", s2, "full forward"),
+        (f"2. `cache_activations` (tokenise, blocks 0–{LAYER}, pool)", s2, "cache_activations"),
+        (f"2. bare `bridge(ids, stop_at_layer={LAYER + 1})`", s2, "bare stop_at_layer"),
+        ("3. `run_with_cache`, every hook", s3, "run_with_cache"),
+        ("3. `cache_activations`", s3, "cache_activations"),
+        (
+            f"3. `run_with_cache(..., stop_at_layer={LAYER + 1})`, every hook of blocks 0–{LAYER}",
+            s3,
+            "run_with_cache stop_at_layer",
+        ),
     ):
-        details.append(f"| {label} | {fmt_ms(median(samples))} | {fmt_ms(min(samples))} | {fmt_ms(max(samples))} |")
+        quiet = quiet_repeats(samples, threshold)
+        times = [x.seconds for x in samples[key]]
+        timing_rows.append(
+            (
+                label,
+                fmt_ms(median([times[i] for i in quiet])) if quiet else "n/a",
+                fmt_ms(median(times)),
+                fmt_ms(min(times)),
+                fmt_ms(max(times)),
+                f"{median([x.foreign for x in samples[key]]):.2f}",
+            )
+        )
+    timings = markdown_table(
+        ("Variant", "Median, quiet", "Median, all", "Min", "Max", "Other load (cores)"),
+        timing_rows,
+    )
 
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    machine = (
-        f"{cpu_model()}, {os.cpu_count()} CPU cores, no GPU; torch {torch.__version__} "
-        f"({torch.get_num_threads()} threads, default), transformers {package_version('transformers')}, "
-        f"transformer-lens {package_version('transformer-lens')}, Python {platform.python_version()}"
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    versions = ", ".join(
+        f"{name} {package_version(name)}" for name in ("transformers", "transformer-lens")
     )
-    section = "\n".join(
-        [
-            SECTION,
-            "",
-            f"`python bench/bench_foundation.py --repeats {reps}` (seed {args.seed}), {now}.",
-            "",
-            f"- Machine: {machine}.",
-            f"- Load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after "
-            "(above 0 means other processes shared the cores while timing).",
-            f"- Model: {model.name}, fp32, {n_blocks} blocks, d_model {model.d_model}. Batch: "
-            f"{n_batch} texts padded to {n_pos} positions ({n_tokens} real tokens).",
-            f"- Method: `torch.inference_mode`, {args.warmup} warm-up calls per variant, {reps} timed "
-            "calls per variant, variants interleaved (order alternating), GC outside the timed "
-            "region; ratios are of medians, the interval a paired bootstrap over repeats.",
-            "",
-            *summary,
-            "",
+    quiet_counts = ", ".join(f"{len(quiet_repeats(s, threshold))}/{reps}" for s in (s1, s2, s3))
+    paragraphs = [
+        SECTION,
+        (
+            f"`python bench/bench_foundation.py --repeats {reps}` (seed {args.seed}), {now}, "
+            f"{elapsed:.0f} s."
+        ),
+        "\n".join(
+            [
+                (
+                    f"- Machine: {cpu_model()}, {os.cpu_count()} CPU cores, no GPU; torch "
+                    f"{torch.__version__} ({torch.get_num_threads()} threads, the default), "
+                    f"{versions}, Python {platform.python_version()}."
+                ),
+                (
+                    f"- Model: {model.name}, fp32, {model.n_layers} blocks, "
+                    f"d_model {model.d_model}. Batch: {n_batch} texts padded to {n_pos} "
+                    f"positions ({n_tokens} real tokens)."
+                ),
+                (
+                    f"- Method: `torch.inference_mode`, {args.warmup} warm-up calls and {reps} "
+                    "timed calls per variant, the variants of a benchmark interleaved (order "
+                    "alternating), GC outside the timed region; ratios are of medians, the "
+                    "interval a paired bootstrap over repeats."
+                ),
+                (
+                    f"- Other processes: load average (1 min) {load_before[0]:.2f} before and "
+                    f"{load_after[0]:.2f} after; {waiter.waited:.0f} s spent waiting for quiet. A "
+                    f"repeat is *quiet* when other processes took under {threshold} cores "
+                    "(/proc/stat) during each of its calls; quiet repeats in benchmarks 1, 2, 3: "
+                    f"{quiet_counts}. Verdicts use the quiet repeats when there are at least "
+                    f"{min_quiet}, else all (marked *contended*): torch runs one OpenMP thread "
+                    "per core, so a busy neighbour can slow a forward many times over (10× was "
+                    "seen here), by an amount that follows its number of kernels, not its FLOPs."
+                ),
+            ]
+        ),
+        summary,
+        (
             f"Predicted FLOP ratio for item 2: {flops.derivation}. The cache stops the forward "
-            f"before block {LAYER + 1} (`stop_at_layer={LAYER + 1}`), so blocks {LAYER + 1}–{n_blocks - 1}, "
-            "the final norm and the unembedding never run.",
-            "",
-            "Timings:",
-            "",
-            *details,
-            "",
-            f"Other ratios: steered/unsteered from minimums {r1_min:.3f}; steered including "
-            f"context enter/exit {r1_ctx:.3f}; bare `stop_at_layer` forward / full forward "
-            f"{r2_bare:.3f}. Checks: steering moved the logits by up to {steer_delta:.2f} (hook "
-            f"active); `cache_activations` matches `run_with_cache`'s `{model.hook_name(LAYER)}` "
-            f"last-token rows to {cache_diff:.1e}.",
-            "",
-        ]
-    )
+            f"before block {LAYER + 1} (`stop_at_layer={LAYER + 1}`), so blocks {LAYER + 1}–"
+            f"{model.n_layers - 1}, the final norm and the unembedding never run."
+        ),
+        timings,
+        (
+            f"Other ratios (quiet repeats): steered/unsteered from minimums {r1_min:.3f}; steered "
+            f"including `steer` enter/exit {r1_ctx.text()}; bare `stop_at_layer` forward / full "
+            f"forward {r2_bare.text()}; `run_with_cache` stopped the same way / "
+            f"`cache_activations` {r3_stop.text(2, '×')} (so item 3's speed-up comes from "
+            "stopping early, not from caching fewer hooks). Checks: steering moved the logits "
+            "by up to "
+            f"{steer_delta:.2f} (the hook fired); `cache_activations` matches `run_with_cache`'s "
+            f"`{model.hook_name(LAYER)}` last-token rows to {cache_diff:.1e}."
+        ),
+    ]
+    section = "\n\n".join(paragraphs) + "\n"
     print()
     print(section)
     print(f"(benchmark took {elapsed:.0f} s)", file=sys.stderr)

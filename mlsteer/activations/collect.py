@@ -10,7 +10,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from mlsteer.activations.pooling import Pooling, pool
-from mlsteer.activations.tokenize import check_texts, encode_batch
+from mlsteer.activations.tokenize import TokenBatch, check_texts, encode_batch
 from mlsteer.errors import EmptyInputError
 from mlsteer.models.wrapper import SteerableModel
 
@@ -38,14 +38,10 @@ def cache_activations(
     """Pooled ``blocks.{L}.hook_resid_post`` for every text and requested layer, as float32.
 
     Texts are run longest-first in right-padded batches (so batching changes no number) and
-    the forward stops after the highest requested layer: no block above it and no
-    unembedding runs, which is most of the cost on large-vocabulary models.
+    the forward stops after the highest requested layer (see :func:`run_to_layer`).
     """
     texts = check_texts(texts)
     layers = check_layers(model, layers)
-    top = max(layers)
-    # stop_at_layer=k makes the bridge stop before block k; at the top layer run to the end.
-    stop_at = top + 1 if top + 1 < model.n_layers else None
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
     out = torch.empty(len(texts), len(layers), model.d_model, dtype=torch.float32)
     batches = range(0, len(texts), batch_size)
@@ -55,11 +51,31 @@ def cache_activations(
         mask = batch.pool_mask(include_bos)
         pooled: dict[int, Tensor] = {}
         hooks = [(model.hook_name(layer), _pooling_hook(pooled, layer, mask, pooling)) for layer in layers]
-        with model.bridge.hooks(fwd_hooks=hooks):
-            model.bridge(batch.input_ids, attention_mask=batch.attention_mask, stop_at_layer=stop_at)
+        run_to_layer(model, batch, max(layers), hooks)
         for column, layer in enumerate(layers):
             out[rows, column] = pooled[layer].float().cpu()
     return out
+
+
+@torch.inference_mode()
+def residuals_at(model: SteerableModel, batch: TokenBatch, layer: int) -> Float[Tensor, "batch pos d_model"]:
+    """Per-token resid_post at ``layer`` for a token batch (no pooling), float32."""
+    captured: dict[str, Tensor] = {}
+
+    def keep(resid: Tensor, hook) -> None:
+        captured["resid"] = resid.float()
+
+    run_to_layer(model, batch, model.check_layer(layer), [(model.hook_name(layer), keep)])
+    return captured["resid"]
+
+
+def run_to_layer(model: SteerableModel, batch: TokenBatch, top: int, hooks: list) -> None:
+    """One forward pass with ``hooks`` that stops after block ``top``: no block above it and
+    no unembedding runs, which is most of the cost on large-vocabulary models."""
+    # stop_at_layer=k makes the bridge stop before block k; at the top layer run to the end.
+    stop_at = top + 1 if top + 1 < model.n_layers else None
+    with model.bridge.hooks(fwd_hooks=hooks):
+        model.bridge(batch.input_ids, attention_mask=batch.attention_mask, stop_at_layer=stop_at)
 
 
 def _pooling_hook(store: dict[int, Tensor], layer: int, mask: Tensor, pooling: Pooling):

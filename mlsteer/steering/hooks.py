@@ -1,4 +1,4 @@
-"""`steer`: add alpha·v to the residual stream at one layer, through the bridge's hook point.
+"""`steer`: apply vectors or maps to the residual stream through the bridge's hook points.
 
 Why the bridge hook and not a raw HF forward hook: in transformers 5.x a Gemma 3 decoder layer
 returns a plain tensor, and a hook that edits ``output[0]`` steers only batch item 0, silently.
@@ -6,39 +6,22 @@ returns a plain tensor, and a hook that edits ``output[0]`` steers only batch it
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Literal
 
 import torch
-from jaxtyping import Bool, Float
+from jaxtyping import Bool
 from torch import Tensor
 
-from mlsteer.errors import InvalidVectorError, check_choice
+from mlsteer.errors import MlsteerError, check_choice
 from mlsteer.models.wrapper import DecodingPositions, SteerableModel
-from mlsteer.steering.vector import SteeringVector
+from mlsteer.steering.vector import Steering
 
 Positions = Literal["all", "prompt", "generated"]
 POSITIONS: tuple[str, ...] = ("all", "prompt", "generated")
 Scale = Literal["absolute", "relative"]
 SCALES: tuple[str, ...] = ("absolute", "relative")
-
-
-def steering_delta(vector: SteeringVector, alpha: float, scale: Scale = "absolute") -> Float[Tensor, " d_model"]:
-    """What gets added: ``alpha·v`` (absolute), or ``alpha · resid_norm · v/|v|`` (relative),
-    i.e. alpha as a fraction of the layer's mean residual norm."""
-    check_choice("scale", scale, SCALES)
-    if not math.isfinite(alpha):
-        raise InvalidVectorError(f"alpha is {alpha}; use a finite number")
-    if scale == "absolute":
-        return alpha * vector.vector
-    if not math.isfinite(vector.resid_norm) or vector.norm == 0:
-        raise InvalidVectorError(
-            "relative alpha needs the vector's resid_norm and a non-zero vector; this vector "
-            f"has resid_norm={vector.resid_norm}, norm={vector.norm}: use scale='absolute'"
-        )
-    return alpha * vector.resid_norm * vector.vector / vector.norm
 
 
 def position_mask(
@@ -61,32 +44,46 @@ def position_mask(
 @contextmanager
 def steer(
     model: SteerableModel,
-    vector: SteeringVector,
+    steering: Steering | Sequence[Steering],
     alpha: float = 1.0,
     positions: Positions = "all",
     scale: Scale = "absolute",
     include_bos: bool = False,
     allow_other_model: bool = False,
 ) -> Iterator[SteerableModel]:
-    """Within the block, every forward pass of ``model`` adds the vector at its layer.
+    """Within the block, every forward pass of ``model`` applies ``steering`` at its layer(s).
 
     Args:
+        steering: a :class:`SteeringVector` or :class:`SteeringMap`, or a sequence of them at
+            distinct layers (multi-layer steering, as INCLINE applies one map per layer).
         alpha: multiplier; with ``scale="relative"`` a fraction of the layer's residual norm.
         positions: ``all`` positions; only the ``prompt``; or only ``generated`` tokens (the
             last two matter during :func:`mlsteer.steering.generate`).
         include_bos: also steer the BOS position (off by default: Gemma's BOS residual is huge
-            and carries no language, so steering it only adds noise to attention sinks).
-        allow_other_model: apply a vector learned on another model of the same width.
+            and carries no language; steering it only disturbs the attention sink).
+        allow_other_model: apply something learned on another model of the same width.
     """
     check_choice("positions", positions, POSITIONS)
-    vector.check_compatible(model, allow_other_model=allow_other_model)
-    delta = steering_delta(vector, alpha, scale).to(model.device)
+    check_choice("scale", scale, SCALES)
+    items = [steering] if not isinstance(steering, Sequence) else list(steering)
+    layers = [item.layer for item in items]
+    if len(set(layers)) != len(layers):
+        raise MlsteerError(f"two steering entries share a layer ({layers}); give one per layer")
+    for item in items:
+        item.check_compatible(model, allow_other_model=allow_other_model)
+        item.apply(torch.zeros(1, 1, item.d_model), torch.zeros(1, 1), alpha, scale == "relative")  # validates alpha/scale now
     adds_bos = model.adds_bos
+    hooks = [(item.hook_name, _steering_hook(model, item, alpha, scale, positions, include_bos, adds_bos)) for item in items]
+    with model.bridge.hooks(fwd_hooks=hooks):
+        yield model
 
-    def add_vector(resid: Tensor, hook) -> Tensor:
+
+def _steering_hook(model, item: Steering, alpha, scale, positions, include_bos, adds_bos):
+    """The hook for one entry (built per entry, so each closure keeps its own)."""
+
+    def hook(resid: Tensor, hook) -> Tensor:
         batch, seq = resid.shape[:2]
         mask = position_mask(model.positions, batch, seq, positions, include_bos, adds_bos)
-        return resid + mask.to(resid.device, resid.dtype).unsqueeze(-1) * delta.to(resid.dtype)
+        return item.apply(resid, mask, alpha, scale == "relative")
 
-    with model.bridge.hooks(fwd_hooks=[(vector.hook_name, add_vector)]):
-        yield model
+    return hook

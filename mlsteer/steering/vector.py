@@ -1,27 +1,55 @@
-"""`SteeringVector`: a learned direction at one layer, with the facts needed to apply it safely.
+"""`SteeringVector` and `SteeringMap`: what gets applied at one layer, with the facts needed to
+apply it safely (which model, which layer, how it was learned).
 
-Files are ``.safetensors`` (the tensor) with a JSON header (everything else); never pickle.
+A vector is added (``h + alpha·v``, the paper's eq. 6); a map is the least-squares alignment of
+INCLINE (``h + alpha·(hW + b - h)``). Files are ``.safetensors`` with a JSON header; see
+:mod:`mlsteer.steering.files`.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 from jaxtyping import Float
-from safetensors import safe_open
-from safetensors.torch import save_file
 from torch import Tensor
 
-from mlsteer.errors import IncompatibleVectorError, InvalidVectorError, MlsteerError
+from mlsteer.errors import IncompatibleVectorError, InvalidVectorError
 from mlsteer.models.wrapper import SteerableModel
 
-_FORMAT = "mlsteer.vector/1"
+
+def check_finite(tensor: Tensor, what: str) -> None:
+    """Raise if ``tensor`` has NaN or inf entries."""
+    bad = int((~torch.isfinite(tensor)).sum())
+    if bad:
+        raise InvalidVectorError(
+            f"{what} has {bad} NaN/inf entries; re-learn it (check the training activations "
+            "and learning rate for NaN/inf)"
+        )
+
+
+def check_compatible(
+    d_model: int, fingerprint: str, layer: int, model: SteerableModel, allow_other_model: bool = False
+) -> None:
+    """Raise unless something learned on ``fingerprint`` with width ``d_model`` fits ``model``.
+
+    A width mismatch is always an error; a fingerprint mismatch (same width, another model) is
+    one unless ``allow_other_model`` says the user means to transfer it.
+    """
+    if d_model != model.d_model:
+        raise IncompatibleVectorError(
+            f"vector has d_model {d_model} but {model.name} has d_model {model.d_model}; "
+            f"it was learned on {fingerprint}: load that model or re-learn the vector"
+        )
+    if fingerprint != model.fingerprint and not allow_other_model:
+        raise IncompatibleVectorError(
+            f"vector was learned on {fingerprint}, not on {model.fingerprint}; load that model, "
+            "re-learn the vector, or pass allow_other_model=True (--allow-other-model) if you "
+            "mean to transfer it"
+        )
+    model.check_layer(layer)
 
 
 @dataclass(frozen=True)
@@ -52,12 +80,7 @@ class SteeringVector:
         if not isinstance(vector, Tensor) or vector.ndim != 1 or vector.numel() == 0:
             shape = tuple(vector.shape) if isinstance(vector, Tensor) else type(vector).__name__
             raise InvalidVectorError(f"a steering vector must be a 1-D tensor [d_model]; got {shape}")
-        bad = int((~torch.isfinite(vector)).sum())
-        if bad:
-            raise InvalidVectorError(
-                f"steering vector ({self.method}, layer {self.layer}) has {bad} NaN/inf entries; "
-                "re-learn it (check the training activations and learning rate for NaN/inf)"
-            )
+        check_finite(vector, f"steering vector ({self.method}, layer {self.layer})")
         object.__setattr__(self, "vector", vector.detach().to(torch.float32).cpu().contiguous())
 
     @property
@@ -72,6 +95,25 @@ class SteeringVector:
     def hook_name(self) -> str:
         return f"blocks.{self.layer}.hook_resid_post"
 
+    def delta(self, alpha: float, relative: bool = False) -> Float[Tensor, " d_model"]:
+        """What gets added: ``alpha·v``, or with ``relative`` ``alpha·resid_norm·v/|v|`` (alpha as
+        a fraction of the layer's mean residual norm)."""
+        if not math.isfinite(alpha):
+            raise InvalidVectorError(f"alpha is {alpha}; use a finite number")
+        if not relative:
+            return alpha * self.vector
+        if not math.isfinite(self.resid_norm) or self.norm == 0:
+            raise InvalidVectorError(
+                "relative alpha needs the vector's resid_norm and a non-zero vector; this vector "
+                f"has resid_norm={self.resid_norm}, norm={self.norm}: use scale='absolute'"
+            )
+        return alpha * self.resid_norm * self.vector / self.norm
+
+    def apply(self, resid: Tensor, mask: Tensor, alpha: float, relative: bool = False) -> Tensor:
+        """``resid + alpha·v`` at the positions in ``mask`` ``[batch, pos]``."""
+        delta = self.delta(alpha, relative).to(resid.device, resid.dtype)
+        return resid + mask.to(resid.device, resid.dtype).unsqueeze(-1) * delta
+
     def negated(self) -> SteeringVector:
         """The same vector pointing the other way (a control)."""
         return replace(self, vector=-self.vector, method=f"{self.method}:negated")
@@ -80,61 +122,84 @@ class SteeringVector:
         """A random direction of the same norm (a control), seeded."""
         generator = torch.Generator().manual_seed(seed)
         direction = torch.randn(self.d_model, generator=generator)
-        return replace(
-            self, vector=direction * (self.norm / direction.norm()), method=f"{self.method}:random{seed}"
-        )
+        scaled = direction * (self.norm / direction.norm())
+        return replace(self, vector=scaled, method=f"{self.method}:random{seed}")
 
     def check_compatible(self, model: SteerableModel, allow_other_model: bool = False) -> None:
-        """Raise if this vector cannot be applied to ``model``.
+        """Raise if this vector cannot be applied to ``model`` (see :func:`check_compatible`)."""
+        check_compatible(self.d_model, self.model_fingerprint, self.layer, model, allow_other_model)
 
-        A d_model mismatch is always an error; a fingerprint mismatch (same width, another
-        model) is one unless ``allow_other_model`` says the user means it.
-        """
-        if self.d_model != model.d_model:
-            raise IncompatibleVectorError(
-                f"vector has d_model {self.d_model} but {model.name} has d_model {model.d_model}; "
-                f"it was learned on {self.model_fingerprint}: load that model or re-learn the vector"
-            )
-        if self.model_fingerprint != model.fingerprint and not allow_other_model:
-            raise IncompatibleVectorError(
-                f"vector was learned on {self.model_fingerprint}, not on {model.fingerprint}; "
-                "load that model, re-learn the vector, or pass allow_other_model=True "
-                "(--allow-other-model) if you mean to transfer it"
-            )
-        model.check_layer(self.layer)
+    def save(self, path) -> Any:
+        """Write this vector to ``path`` (.safetensors)."""
+        from mlsteer.steering.files import save_steering
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write ``path`` (.safetensors): the tensor plus a JSON header with every field."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        meta = {k: v for k, v in asdict(self).items() if k != "vector"}
-        meta.update(d_model=self.d_model, norm=self.norm, hook_name=self.hook_name)
-        header = {"format": _FORMAT, "meta": json.dumps(meta, default=_json_default)}
-        tmp = path.with_name(path.name + ".partial")
-        save_file({"vector": self.vector}, str(tmp), metadata=header)
-        os.replace(tmp, path)
-        return path
+        return save_steering(path, [self])
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> SteeringVector:
-        """Read a file written by :meth:`save`."""
-        if not Path(path).is_file():
-            raise MlsteerError(f"no vector file at {path}; check the path (learn one with mlsteer learn)")
-        with safe_open(str(path), framework="pt") as handle:
-            header = handle.metadata() or {}
-            if header.get("format") != _FORMAT:
-                raise MlsteerError(f"{path} is not an mlsteer vector file (no {_FORMAT} header)")
-            vector = handle.get_tensor("vector")
-        meta = json.loads(header["meta"])
-        for derived in ("d_model", "norm", "hook_name"):
-            meta.pop(derived, None)
-        resid_norm = meta.pop("resid_norm", None)
-        return cls(vector=vector, resid_norm=math.nan if resid_norm is None else resid_norm, **meta)
+    def load(cls, path) -> SteeringVector:
+        """Read a one-vector file written by :meth:`save`."""
+        from mlsteer.steering.files import load_one
+
+        return load_one(path, cls)
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Tensor):
-        return value.tolist()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return str(value)
+@dataclass(frozen=True)
+class SteeringMap:
+    """An affine map applied at one layer: ``h + alpha·(hW + b - h)`` (INCLINE's least squares).
+
+    ``alpha = 1`` replaces ``h`` by its mapped image; smaller values interpolate.
+    """
+
+    matrix: Float[Tensor, "d_model d_model"]
+    bias: Float[Tensor, " d_model"]
+    layer: int
+    method: str
+    model_fingerprint: str
+    resid_norm: float = float("nan")
+    train_hash: str = ""
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        d_model = self.bias.shape[0] if isinstance(self.bias, Tensor) and self.bias.ndim == 1 else -1
+        if not isinstance(self.matrix, Tensor) or tuple(self.matrix.shape) != (d_model, d_model):
+            shape = tuple(getattr(self.matrix, "shape", ()))
+            raise InvalidVectorError(f"a steering map needs matrix [d, d] and bias [d]; got {shape} and d={d_model}")
+        check_finite(self.matrix, f"steering map ({self.method}, layer {self.layer})")
+        check_finite(self.bias, f"steering map bias ({self.method}, layer {self.layer})")
+        object.__setattr__(self, "matrix", self.matrix.detach().to(torch.float32).cpu().contiguous())
+        object.__setattr__(self, "bias", self.bias.detach().to(torch.float32).cpu().contiguous())
+
+    @property
+    def d_model(self) -> int:
+        return int(self.bias.shape[0])
+
+    @property
+    def hook_name(self) -> str:
+        return f"blocks.{self.layer}.hook_resid_post"
+
+    def apply(self, resid: Tensor, mask: Tensor, alpha: float, relative: bool = False) -> Tensor:
+        """``resid + alpha·(resid W + b - resid)`` at the positions in ``mask``."""
+        if relative:
+            raise InvalidVectorError("a steering map has no relative scale; use scale='absolute'")
+        if not math.isfinite(alpha):
+            raise InvalidVectorError(f"alpha is {alpha}; use a finite number")
+        matrix = self.matrix.to(resid.device, resid.dtype)
+        mapped = resid @ matrix + self.bias.to(resid.device, resid.dtype)
+        return resid + alpha * mask.to(resid.device, resid.dtype).unsqueeze(-1) * (mapped - resid)
+
+    def check_compatible(self, model: SteerableModel, allow_other_model: bool = False) -> None:
+        check_compatible(self.d_model, self.model_fingerprint, self.layer, model, allow_other_model)
+
+    def save(self, path) -> Any:
+        from mlsteer.steering.files import save_steering
+
+        return save_steering(path, [self])
+
+    @classmethod
+    def load(cls, path) -> SteeringMap:
+        from mlsteer.steering.files import load_one
+
+        return load_one(path, cls)
+
+
+Steering = SteeringVector | SteeringMap

@@ -1,0 +1,119 @@
+"""Parallel corpora the paper trains vectors on: Tatoeba and MSVAMP, local files or the Hub.
+
+Local files are read from ``--data-dir`` / ``$MLSTEER_DATA`` in their published formats:
+- Tatoeba (LASER v1): ``tatoeba/tatoeba.{xxx}-eng.{xxx|eng}``, line-aligned, ISO 639-3 codes.
+- MSVAMP (MathOctopus): ``msvamp/test_{Language}.json``, JSON Lines with ``m_query`` (target
+  question), ``query`` (English original) and ``response`` (gold answer); rows are parallel.
+Without a data folder the same corpora come from the Hub through ``datasets``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlsteer.data.pairs import ParallelPairs
+from mlsteer.errors import EmptyInputError, MlsteerError
+from mlsteer.languages import check_languages, get_language
+from mlsteer.paths import data_dir as resolve_data_dir
+
+CORPORA = ("tatoeba", "msvamp")
+HUB_IDS = {"tatoeba": "mteb/tatoeba-bitext-mining", "msvamp": "Mathoctopus/MSVAMP"}
+MSVAMP_LANGS = ("bn", "de", "es", "fr", "ja", "ru", "sw", "th", "zh")
+TATOEBA_LANGS = ("es", "fr", "de", "ru", "zh", "ja", "th", "sw", "bn", "te", "tr", "ar", "vi", "hi", "el", "id", "it", "pt")
+
+
+@dataclass(frozen=True)
+class MathRow:
+    """One MSVAMP problem: the question in the target language and in English, and its answer."""
+
+    target_question: str
+    english_question: str
+    answer: str
+
+
+def read_line_aligned(target_path: str | os.PathLike, english_path: str | os.PathLike, lang: str) -> ParallelPairs:
+    """Pairs from two line-aligned files (line i of one translates line i of the other)."""
+    target = Path(target_path).read_text(encoding="utf-8").splitlines()
+    english = Path(english_path).read_text(encoding="utf-8").splitlines()
+    if len(target) != len(english):
+        raise MlsteerError(
+            f"{target_path} has {len(target)} lines but {english_path} has {len(english)}; "
+            "line-aligned files must have equally many lines"
+        )
+    kept = [(e.strip(), t.strip()) for e, t in zip(english, target) if e.strip() and t.strip()]
+    if not kept:
+        raise EmptyInputError(f"{target_path} and {english_path} hold no non-empty line pairs")
+    return ParallelPairs(lang, tuple(e for e, _ in kept), tuple(t for _, t in kept))
+
+
+def read_msvamp_rows(data_dir: str | os.PathLike, lang: str) -> list[MathRow]:
+    """MSVAMP rows of ``lang`` from ``{data_dir}/msvamp/test_{Language}.json``."""
+    check_languages([lang], MSVAMP_LANGS, "MSVAMP")
+    path = Path(data_dir) / "msvamp" / f"test_{get_language(lang).name}.json"
+    rows = []
+    for number, line in enumerate(_read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            rows.append(MathRow(record["m_query"].strip(), record["query"].strip(), str(record["response"])))
+        except (json.JSONDecodeError, KeyError, AttributeError) as error:
+            raise MlsteerError(f"{path}:{number}: malformed MSVAMP row ({error!r}); expected JSON with m_query, query, response") from None
+    if not rows:
+        raise EmptyInputError(f"{path} has no rows")
+    return rows
+
+
+def load_pairs(
+    corpus: str, lang: str, data_dir: str | os.PathLike | None = None, n: int | None = None, seed: int = 0
+) -> ParallelPairs:
+    """``n`` seeded-sampled (English, ``lang``) pairs of ``corpus`` (all when ``n`` is None).
+
+    Reads local files when a data folder is given or ``$MLSTEER_DATA`` is set, else the Hub.
+    """
+    if corpus not in CORPORA:
+        raise MlsteerError(f"unknown corpus {corpus!r}; use one of: {', '.join(CORPORA)}")
+    check_languages([lang], TATOEBA_LANGS if corpus == "tatoeba" else MSVAMP_LANGS, corpus)
+    folder = resolve_data_dir(data_dir)
+    if folder is None:
+        pairs = _hub_pairs(corpus, lang)
+    elif corpus == "tatoeba":
+        code = get_language(lang).iso3
+        base = folder / "tatoeba" / f"tatoeba.{code}-eng"
+        pairs = read_line_aligned(f"{base}.{code}", f"{base}.eng", lang)
+    else:
+        rows = read_msvamp_rows(folder, lang)
+        pairs = ParallelPairs(lang, tuple(r.english_question for r in rows), tuple(r.target_question for r in rows))
+    return sample_pairs(pairs, n, seed)
+
+
+def sample_pairs(pairs: ParallelPairs, n: int | None, seed: int = 0) -> ParallelPairs:
+    """A seeded random subset of ``n`` pairs, in a fixed order (all pairs when ``n`` is None)."""
+    if n is None or n >= len(pairs):
+        return pairs
+    if n <= 0:
+        raise EmptyInputError(f"asked for {n} pairs; ask for at least 1")
+    chosen = sorted(random.Random(seed).sample(range(len(pairs)), n))
+    return ParallelPairs(pairs.lang, tuple(pairs.english[i] for i in chosen), tuple(pairs.target[i] for i in chosen))
+
+
+def _read_text(path: Path) -> str:
+    if not path.is_file():
+        raise MlsteerError(f"missing data file {path}; point --data-dir / $MLSTEER_DATA at the benchmark folder")
+    return path.read_text(encoding="utf-8")
+
+
+def _hub_pairs(corpus: str, lang: str) -> ParallelPairs:  # pragma: no cover - needs the Hub
+    """The same corpora from the Hugging Face Hub (for users with network access)."""
+    from datasets import load_dataset
+
+    if corpus == "tatoeba":
+        code = get_language(lang).iso3
+        rows = load_dataset(HUB_IDS[corpus], f"{code}-eng", split="test")
+        return ParallelPairs(lang, tuple(rows["sentence2"]), tuple(rows["sentence1"]))
+    rows = load_dataset(HUB_IDS[corpus], lang, split="test")
+    return ParallelPairs(lang, tuple(rows["query"]), tuple(rows["m_query"]))
