@@ -168,14 +168,21 @@ class Waiter:
 
 
 def interleaved(
-    variants: dict[str, Callable[[], float]], repeats: int, warmup: int, desc: str, waiter: Waiter
+    variants: dict[str, Callable[[], float]],
+    repeats: int,
+    warmup: int,
+    desc: str,
+    waiter: Waiter,
+    seconds: float,
 ) -> dict[str, list[Sample]]:
     """Time every variant ``repeats`` times, interleaved, order reversed on alternate repeats.
 
     Each variant is a callable returning its own elapsed seconds (so set-up such as entering
     a context manager can stay outside the timed region). GC runs between calls, never in one.
-    Every sample records how much CPU other processes took during it.
+    Every sample records how much CPU other processes took during it. Stops early (after at
+    least 3 repeats) once ``seconds`` have passed, so a loaded machine cannot stall the run.
     """
+    deadline = time.perf_counter() + seconds
     names = list(variants)
     for _ in range(warmup):
         for name in names:
@@ -184,6 +191,8 @@ def interleaved(
     gc_was_enabled = gc.isenabled()
     try:
         for i in tqdm(range(repeats), desc=desc, leave=False, file=sys.stderr):
+            if i >= 3 and time.perf_counter() > deadline:
+                break
             waiter.wait()
             for name in names if i % 2 == 0 else reversed(names):
                 gc.collect()
@@ -374,6 +383,13 @@ def main() -> int:
         default=30.0,
         help="seconds in all to wait for other processes to go quiet before repeats (default 30)",
     )
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=240.0,
+        help="time budget of the whole run; on a loaded machine benchmarks stop repeating early "
+        "(each keeps at least 3 repeats) to stay near it (default 240)",
+    )
     args = parser.parse_args()
     if args.repeats < 3:
         parser.error("--repeats must be at least 3")
@@ -431,6 +447,11 @@ def main() -> int:
         return bridge.run_with_cache(ids, attention_mask=mask, stop_at_layer=LAYER + 1)
 
     reps = args.repeats
+
+    def share(remaining_benchmarks: int) -> float:
+        """Time left for the next benchmark: an equal share of what is left of the budget."""
+        return (args.max_seconds - (time.time() - started) - 5) / remaining_benchmarks
+
     with torch.inference_mode():
         # Sanity: the hook fires (logits change) and both caches see the same residual.
         plain_logits = forward()
@@ -464,6 +485,7 @@ def main() -> int:
             args.warmup,
             "1/3 steering",
             waiter,
+            share(3),
         )
         s2 = interleaved(
             {
@@ -475,6 +497,7 @@ def main() -> int:
             args.warmup,
             "2/3 cache vs forward",
             waiter,
+            share(2),
         )
         s3 = interleaved(
             {
@@ -486,6 +509,7 @@ def main() -> int:
             args.warmup,
             "3/3 cache vs run_with_cache",
             waiter,
+            share(1),
         )
 
     flops = predicted_flops(bridge.original_model.config, n_pos, LAYER)
@@ -495,19 +519,22 @@ def main() -> int:
     # Verdicts use the quiet repeats when there are enough of them; else all, marked contended.
     min_quiet = max(3, reps // 3)
 
+    def done(samples: dict[str, list[Sample]]) -> list[int]:
+        return list(range(len(next(iter(samples.values())))))
+
     def judged(samples: dict[str, list[Sample]], num: str, den: str) -> tuple[Ratio, Ratio, str]:
         quiet = quiet_repeats(samples, threshold)
-        every = Ratio.of(samples, num, den, list(range(reps)), args.seed)
+        every = Ratio.of(samples, num, den, done(samples), args.seed)
         if len(quiet) >= min_quiet:
             return Ratio.of(samples, num, den, quiet, args.seed), every, f"quiet, n={len(quiet)}"
-        return every, every, f"all, n={reps}, *contended*"
+        return every, every, f"all, n={every.n}, *contended*"
 
     r1, r1_all, basis1 = judged(s1, "steered", "unsteered")
     r2, r2_all, basis2 = judged(s2, "cache_activations", "full forward")
     r3, r3_all, basis3 = judged(s3, "run_with_cache", "cache_activations")
-    q1 = quiet_repeats(s1, threshold) or list(range(reps))
-    q2 = quiet_repeats(s2, threshold) or list(range(reps))
-    q3 = quiet_repeats(s3, threshold) or list(range(reps))
+    q1 = quiet_repeats(s1, threshold) or done(s1)
+    q2 = quiet_repeats(s2, threshold) or done(s2)
+    q3 = quiet_repeats(s3, threshold) or done(s3)
     r1_ctx = Ratio.of(s1, "steered+enter/exit", "unsteered", q1, args.seed)
     r1_min = min(s1["steered"][i].seconds for i in q1) / min(s1["unsteered"][i].seconds for i in q1)
     r2_bare = Ratio.of(s2, "bare stop_at_layer", "full forward", q2, args.seed)
@@ -586,7 +613,14 @@ def main() -> int:
     versions = ", ".join(
         f"{name} {package_version(name)}" for name in ("transformers", "transformer-lens")
     )
-    quiet_counts = ", ".join(f"{len(quiet_repeats(s, threshold))}/{reps}" for s in (s1, s2, s3))
+    quiet_counts = ", ".join(
+        f"{len(quiet_repeats(s, threshold))}/{len(done(s))}" for s in (s1, s2, s3)
+    )
+    if any(len(done(s)) < reps for s in (s1, s2, s3)):
+        cut = ", ".join(str(len(done(s))) for s in (s1, s2, s3))
+        cut = f" (the time budget cut benchmarks 1, 2, 3 to {cut} repeats)"
+    else:
+        cut = ""
     paragraphs = [
         SECTION,
         (
@@ -607,7 +641,7 @@ def main() -> int:
                 ),
                 (
                     f"- Method: `torch.inference_mode`, {args.warmup} warm-up calls and {reps} "
-                    "timed calls per variant, the variants of a benchmark interleaved (order "
+                    f"timed calls per variant{cut}, the variants of a benchmark interleaved (order "
                     "alternating), GC outside the timed region; ratios are of medians, the "
                     "interval a paired bootstrap over repeats."
                 ),

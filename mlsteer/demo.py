@@ -11,7 +11,7 @@ from mlsteer.activations import cache_activations
 from mlsteer.data import builtin_pairs
 from mlsteer.hashing import hash_texts
 from mlsteer.langid import detect_language
-from mlsteer.learners import mean_difference
+from mlsteer.learners import learn_mean_difference
 from mlsteer.models import load_model
 from mlsteer.steering import generate, steer
 
@@ -32,14 +32,14 @@ def run_demo(
     model = load_model(model_name, device=device)
     english = cache_activations(model, list(pairs.english), [layer], pooling="mean")[:, 0]
     target = cache_activations(model, list(pairs.target), [layer], pooling="mean")[:, 0]
-    vector = mean_difference(
-        english,
+    vector = learn_mean_difference(
+        english,  # source: what gets steered (here English text, steered toward the target)
         target,
         layer=layer,
         model_fingerprint=model.fingerprint,
         train_hash=hash_texts(pairs.english + pairs.target),
-        info={"from": "en", "to": lang, "source": "builtin pairs"},
-    )
+        info={"from": "en", "to": lang, "pairs": "builtin"},
+    ).steering
     path = vector.save(output / f"meandiff_en_to_{lang}_L{layer}.safetensors")
     console.print(f"learned {vector.method} vector from {len(pairs)} pairs: norm {vector.norm:.1f}, "
                   f"layer residual norm {vector.resid_norm:.1f}; saved to {path}")

@@ -37,8 +37,8 @@ class MathRow:
 
 def read_line_aligned(target_path: str | os.PathLike, english_path: str | os.PathLike, lang: str) -> ParallelPairs:
     """Pairs from two line-aligned files (line i of one translates line i of the other)."""
-    target = Path(target_path).read_text(encoding="utf-8").splitlines()
-    english = Path(english_path).read_text(encoding="utf-8").splitlines()
+    target = _read_text(Path(target_path)).splitlines()
+    english = _read_text(Path(english_path)).splitlines()
     if len(target) != len(english):
         raise MlsteerError(
             f"{target_path} has {len(target)} lines but {english_path} has {len(english)}; "
@@ -77,7 +77,7 @@ def load_pairs(
     """
     if corpus not in CORPORA:
         raise MlsteerError(f"unknown corpus {corpus!r}; use one of: {', '.join(CORPORA)}")
-    check_languages([lang], TATOEBA_LANGS if corpus == "tatoeba" else MSVAMP_LANGS, corpus)
+    check_languages([lang], TATOEBA_LANGS if corpus == "tatoeba" else MSVAMP_LANGS, "Tatoeba" if corpus == "tatoeba" else "MSVAMP")
     folder = resolve_data_dir(data_dir)
     if folder is None:
         pairs = _hub_pairs(corpus, lang)

@@ -7,7 +7,7 @@ from mlsteer.activations import cache_activations
 from mlsteer.data import builtin_pairs
 from mlsteer.demo import DEMO_PROMPTS
 from mlsteer.langid import detect_language
-from mlsteer.learners import mean_difference
+from mlsteer.learners import learn_mean_difference
 from mlsteer.models.embedded_gemma import load_embedded_hf
 from mlsteer.steering import generate, steer
 
@@ -54,7 +54,7 @@ def test_spanish_minus_english_vector_turns_english_continuations_spanish(gemma)
     layer = 6
     english = cache_activations(gemma, list(pairs.english), [layer], pooling="mean", progress=False)[:, 0]
     spanish = cache_activations(gemma, list(pairs.target), [layer], pooling="mean", progress=False)[:, 0]
-    vector = mean_difference(english, spanish, layer=layer, model_fingerprint=gemma.fingerprint)
+    vector = learn_mean_difference(english, spanish, layer=layer, model_fingerprint=gemma.fingerprint).steering
     prompts = list(DEMO_PROMPTS)
     plain = [detect_language(t) for t in generate(gemma, prompts, max_new_tokens=20).texts]
     with steer(gemma, vector, alpha=1.0):
