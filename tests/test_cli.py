@@ -50,3 +50,28 @@ def test_generate_refuses_vector_of_other_model(tmp_path):
     result = runner.invoke(app, ["generate", "The cat", "--vector", str(path), "-m", "tiny-gemma3"])
     assert result.exit_code == 2
     assert "--allow-other-model" in result.output
+
+
+def test_learn_all_layers_from_builtin_pairs(tmp_path, tiny_gemma):
+    from mlsteer.steering import load_steering
+
+    out = tmp_path / "v.safetensors"
+    result = runner.invoke(app, ["learn", "--method", "meandiff", "--layer", "all", "--lang", "es", "--corpus", "builtin", "-o", str(out), "-m", "tiny-gemma3"])
+    assert result.exit_code == 0, result.output
+    entries = load_steering(out)
+    assert [e.layer for e in entries] == [0, 1, 2, 3]
+    assert entries[0].info["lang"] == "es" and entries[0].info["heldout_cosine_after"] is not None
+    assert (tmp_path / "v.safetensors.diagnostics.json").exists()
+    shown = runner.invoke(app, ["generate", "The cat", "--vector", str(out), "-m", "tiny-gemma3", "--max-new-tokens", "3"])
+    assert shown.exit_code == 0 and "layer 0,1,2,3" in shown.output
+
+
+def test_learn_bipo_one_layer_and_errors(tmp_path):
+    out = tmp_path / "b.safetensors"
+    args = ["learn", "--method", "bipo", "--layer", "1", "--lang", "es", "--corpus", "builtin", "-o", str(out), "-m", "tiny-gemma3"]
+    result = runner.invoke(app, args + ["--lr", "0.01"])
+    assert result.exit_code == 0, result.output
+    bad_layers = runner.invoke(app, [*args[:4], "all", *args[5:]])
+    assert bad_layers.exit_code == 2 and "bipo trains one layer per run" in bad_layers.output
+    bad_method = runner.invoke(app, ["learn", "--method", "ica", "--layer", "1", "--lang", "es", "--corpus", "builtin", "-o", str(out), "-m", "tiny-gemma3"])
+    assert bad_method.exit_code == 2 and "use one of: meandiff, mse, pca, lstsq, bipo" in bad_method.output

@@ -78,16 +78,17 @@ def generate(
 ) -> None:
     """Print the unsteered and steered continuations of PROMPT side by side."""
     from mlsteer.models import load_model
-    from mlsteer.steering import SteeringVector, steer
+    from mlsteer.steering import load_steering, steer
     from mlsteer.steering import generate as run_generate
 
     try:
-        steering = SteeringVector.load(vector) if vector else None
+        steering = load_steering(vector) if vector else None
         model = load_model(model_name, device=device)
         table = Table("unsteered", show_lines=True)
         rows = [run_generate(model, [prompt], max_new_tokens).texts[0]]
         if steering is not None:
-            table.add_column(f"steered ({steering.method}, layer {steering.layer}, alpha {alpha})")
+            layers = ",".join(str(item.layer) for item in steering)
+            table.add_column(f"steered ({steering[0].method}, layer {layers}, alpha {alpha})")
             with steer(model, steering, alpha, positions=positions, scale=scale, allow_other_model=allow_other_model):
                 rows.append(run_generate(model, [prompt], max_new_tokens).texts[0])
     except MlsteerError as error:
@@ -95,6 +96,61 @@ def generate(
     table.add_row(*rows)
     console.print(f"[bold]{prompt}[/bold]")
     console.print(table)
+
+
+@app.command()
+def learn(
+    method: str = typer.Option(..., "--method", help="bipo, mse, meandiff, pca or lstsq."),
+    layer: str = typer.Option(..., "--layer", help="A layer, a list (4,6,8) or 'all' (closed-form learners)."),
+    lang: str = typer.Option(..., "--lang", help="Target language (ISO 639-1), e.g. sw."),
+    output: Path = typer.Option(..., "--output", "-o", help="Vector file to write (.safetensors)."),
+    corpus: str = typer.Option("tatoeba", help="tatoeba, msvamp or builtin."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Benchmark folder (else $MLSTEER_DATA, else the Hub)."),
+    n_pairs: int = typer.Option(1000, "--pairs", "-n", help="Pairs sampled from the corpus (the paper: 1000)."),
+    heldout: float = typer.Option(0.1, help="Fraction of pairs held out for the diagnostics."),
+    seed: int = typer.Option(0, help="Seed for sampling, splitting and training."),
+    pooling: str = typer.Option("mean", help="Pooling of sentence activations: mean or last."),
+    solver: str = typer.Option("closed", help="mse: closed (exact) or iterative (AdamW)."),
+    paper_settings: bool = typer.Option(False, "--paper-settings", help="mse iterative: the paper's lr 1e-8 (barely moves v)."),
+    lr: float | None = typer.Option(None, help="bipo / iterative mse learning rate."),
+    epochs: int | None = typer.Option(None, help="bipo / iterative mse epochs."),
+    ridge: float = typer.Option(0.1, help="lstsq ridge strength (0 = plain least squares)."),
+    model_name: str = ModelOption,
+    device: str = DeviceOption,
+) -> None:
+    """Learn a steering vector (or map) for LANG from a parallel corpus."""
+    from dataclasses import replace
+
+    from mlsteer.learners import PAPER_MSE, BipoConfig, MSEConfig
+    from mlsteer.models import load_model
+    from mlsteer.pipeline.learn import learn_from_corpus, save_results
+
+    options: dict = {}
+    overrides = {k: v for k, v in {"lr": lr, "epochs": epochs}.items() if v is not None}
+    if method == "mse":
+        options = {"solver": solver, "config": replace(PAPER_MSE if paper_settings else MSEConfig(), **overrides)}
+    elif method == "bipo":
+        options = {"config": replace(BipoConfig(), **overrides)}
+    elif method == "lstsq":
+        options = {"ridge": ridge}
+    try:
+        model = load_model(model_name, device=device)
+        layers = parse_layers(layer, model.n_layers)
+        results = learn_from_corpus(
+            model, method, layers, lang, corpus=corpus, data_dir=data_dir, n_pairs=n_pairs,
+            heldout_fraction=heldout, seed=seed, pooling=pooling, options=options,
+        )
+    except MlsteerError as error:
+        _fail(error)
+    path = save_results(output, results)
+    table = Table("layer", "method", "norm", "held-out cos before", "after")
+    for result in results:
+        d = result.diagnostics
+        norm = f"{result.steering.norm:.2f}" if hasattr(result.steering, "norm") else "map"
+        fmt = lambda x: "-" if x is None else f"{x:.4f}"  # noqa: E731
+        table.add_row(str(result.steering.layer), result.steering.method, norm, fmt(d.heldout_cosine_before), fmt(d.heldout_cosine_after))
+    console.print(table)
+    console.print(f"wrote {len(results)} entr{'y' if len(results) == 1 else 'ies'} to {path}")
 
 
 @app.command()

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from mlsteer.errors import MlsteerError, check_choice
 from mlsteer.models.wrapper import DecodingPositions, SteerableModel
-from mlsteer.steering.vector import Steering
+from mlsteer.steering.vector import Applier, Steering
 
 Positions = Literal["all", "prompt", "generated"]
 POSITIONS: tuple[str, ...] = ("all", "prompt", "generated")
@@ -69,21 +69,21 @@ def steer(
     layers = [item.layer for item in items]
     if len(set(layers)) != len(layers):
         raise MlsteerError(f"two steering entries share a layer ({layers}); give one per layer")
+    hooks = []
     for item in items:
         item.check_compatible(model, allow_other_model=allow_other_model)
-        item.apply(torch.zeros(1, 1, item.d_model), torch.zeros(1, 1), alpha, scale == "relative")  # validates alpha/scale now
-    adds_bos = model.adds_bos
-    hooks = [(item.hook_name, _steering_hook(model, item, alpha, scale, positions, include_bos, adds_bos)) for item in items]
+        apply = item.prepare(alpha, scale == "relative", model.device)  # validates alpha and scale
+        hooks.append((item.hook_name, _steering_hook(model, apply, positions, include_bos, model.adds_bos)))
     with model.bridge.hooks(fwd_hooks=hooks):
         yield model
 
 
-def _steering_hook(model, item: Steering, alpha, scale, positions, include_bos, adds_bos):
+def _steering_hook(model: SteerableModel, apply: Applier, positions: Positions, include_bos: bool, adds_bos: bool):
     """The hook for one entry (built per entry, so each closure keeps its own)."""
 
     def hook(resid: Tensor, hook) -> Tensor:
         batch, seq = resid.shape[:2]
         mask = position_mask(model.positions, batch, seq, positions, include_bos, adds_bos)
-        return item.apply(resid, mask, alpha, scale == "relative")
+        return apply(resid, mask.to(resid.device))
 
     return hook

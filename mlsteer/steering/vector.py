@@ -9,6 +9,7 @@ INCLINE (``h + alpha·(hW + b - h)``). Files are ``.safetensors`` with a JSON he
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -18,6 +19,10 @@ from torch import Tensor
 
 from mlsteer.errors import IncompatibleVectorError, InvalidVectorError
 from mlsteer.models.wrapper import SteerableModel
+
+
+# (resid [batch, pos, d_model], mask [batch, pos]) -> steered resid
+Applier = Callable[[Tensor, Tensor], Tensor]
 
 
 def check_finite(tensor: Tensor, what: str) -> None:
@@ -109,10 +114,19 @@ class SteeringVector:
             )
         return alpha * self.resid_norm * self.vector / self.norm
 
+    def prepare(self, alpha: float, relative: bool = False, device: str | torch.device = "cpu") -> Applier:
+        """Validate ``alpha`` and return ``(resid, mask) -> resid + alpha·v`` at masked positions,
+        with ``alpha·v`` computed once and already on ``device`` (no copy per forward pass)."""
+        delta = self.delta(alpha, relative).to(device)
+
+        def apply(resid: Tensor, mask: Tensor) -> Tensor:
+            return resid + mask.to(resid.dtype).unsqueeze(-1) * delta.to(resid.dtype)
+
+        return apply
+
     def apply(self, resid: Tensor, mask: Tensor, alpha: float, relative: bool = False) -> Tensor:
         """``resid + alpha·v`` at the positions in ``mask`` ``[batch, pos]``."""
-        delta = self.delta(alpha, relative).to(resid.device, resid.dtype)
-        return resid + mask.to(resid.device, resid.dtype).unsqueeze(-1) * delta
+        return self.prepare(alpha, relative, resid.device)(resid, mask.to(resid.device))
 
     def negated(self) -> SteeringVector:
         """The same vector pointing the other way (a control)."""
@@ -177,15 +191,24 @@ class SteeringMap:
     def hook_name(self) -> str:
         return f"blocks.{self.layer}.hook_resid_post"
 
-    def apply(self, resid: Tensor, mask: Tensor, alpha: float, relative: bool = False) -> Tensor:
-        """``resid + alpha·(resid W + b - resid)`` at the positions in ``mask``."""
+    def prepare(self, alpha: float, relative: bool = False, device: str | torch.device = "cpu") -> Applier:
+        """Validate ``alpha`` and return ``(resid, mask) -> resid + alpha·(resid W + b - resid)``
+        at masked positions, with W and b already on ``device``."""
         if relative:
             raise InvalidVectorError("a steering map has no relative scale; use scale='absolute'")
         if not math.isfinite(alpha):
             raise InvalidVectorError(f"alpha is {alpha}; use a finite number")
-        matrix = self.matrix.to(resid.device, resid.dtype)
-        mapped = resid @ matrix + self.bias.to(resid.device, resid.dtype)
-        return resid + alpha * mask.to(resid.device, resid.dtype).unsqueeze(-1) * (mapped - resid)
+        matrix, bias = self.matrix.to(device), self.bias.to(device)
+
+        def apply(resid: Tensor, mask: Tensor) -> Tensor:
+            mapped = resid @ matrix.to(resid.dtype) + bias.to(resid.dtype)
+            return resid + alpha * mask.to(resid.dtype).unsqueeze(-1) * (mapped - resid)
+
+        return apply
+
+    def apply(self, resid: Tensor, mask: Tensor, alpha: float, relative: bool = False) -> Tensor:
+        """``resid + alpha·(resid W + b - resid)`` at the positions in ``mask``."""
+        return self.prepare(alpha, relative, resid.device)(resid, mask.to(resid.device))
 
     def check_compatible(self, model: SteerableModel, allow_other_model: bool = False) -> None:
         check_compatible(self.d_model, self.model_fingerprint, self.layer, model, allow_other_model)

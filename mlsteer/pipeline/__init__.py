@@ -1,0 +1,1 @@
+"""Pipelines: the steps that tie data, model, activations and learners together."""

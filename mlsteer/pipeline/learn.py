@@ -1,0 +1,124 @@
+"""Learn steering vectors for one language from a parallel corpus: the ``mlsteer learn`` job.
+
+Reads pairs, splits off held-out pairs (seeded), caches activations once for every requested
+layer, runs the learner per layer, and returns the results; saving is the caller's choice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections.abc import Sequence
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from mlsteer.activations import cache_activations, check_layers
+from mlsteer.activations.preferences import encode_preferences
+from mlsteer.data import builtin_pairs
+from mlsteer.data.corpora import load_pairs, read_msvamp_rows
+from mlsteer.data.pairs import ParallelPairs
+from mlsteer.data.preferences import PreferenceTriple, triples_from_answers, triples_from_parallel
+from mlsteer.errors import MlsteerError
+from mlsteer.hashing import hash_texts
+from mlsteer.learners import METHODS, BipoConfig, LearnResult, get_learner, learn_bipo
+from mlsteer.models.upper import UpperStack
+from mlsteer.models.wrapper import SteerableModel
+from mlsteer.paths import data_dir as resolve_data_dir
+from mlsteer.steering import save_steering
+
+CORPUS_CHOICES = ("tatoeba", "msvamp", "builtin")
+
+
+def split_pairs(pairs: ParallelPairs, heldout_fraction: float, seed: int) -> tuple[ParallelPairs, ParallelPairs | None]:
+    """Seeded train / held-out split; ``None`` held-out when the fraction is 0."""
+    if not 0 <= heldout_fraction < 1:
+        raise MlsteerError(f"held-out fraction {heldout_fraction} must be in [0, 1)")
+    n_heldout = int(round(len(pairs) * heldout_fraction))
+    if n_heldout == 0:
+        return pairs, None
+    order = list(range(len(pairs)))
+    random.Random(seed + 1).shuffle(order)
+    held, train = sorted(order[:n_heldout]), sorted(order[n_heldout:])
+
+    def take(rows: list[int]) -> ParallelPairs:
+        return ParallelPairs(pairs.lang, tuple(pairs.english[i] for i in rows), tuple(pairs.target[i] for i in rows))
+
+    return take(train), take(held)
+
+
+def learn_from_corpus(
+    model: SteerableModel,
+    method: str,
+    layers: int | Sequence[int],
+    lang: str,
+    corpus: str = "tatoeba",
+    data_dir: str | os.PathLike | None = None,
+    n_pairs: int | None = 1000,
+    heldout_fraction: float = 0.1,
+    seed: int = 0,
+    pooling: str = "mean",
+    options: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> list[LearnResult]:
+    """Learn a ``method`` vector (or map) for ``lang`` at each of ``layers``.
+
+    ``options`` go to the learner (e.g. ``solver``/``config`` for mse, ``ridge`` for lstsq,
+    ``config`` (a :class:`BipoConfig`) for bipo).
+    """
+    if method not in METHODS:
+        raise MlsteerError(f"unknown learner {method!r}; use one of: {', '.join(METHODS)}")
+    if corpus not in CORPUS_CHOICES:
+        raise MlsteerError(f"unknown corpus {corpus!r}; use one of: {', '.join(CORPUS_CHOICES)}")
+    layers = check_layers(model, layers)
+    if method == "bipo" and len(layers) > 1:
+        raise MlsteerError("bipo trains one layer per run; pass one --layer (all-layer mode is for closed-form learners)")
+    pairs = builtin_pairs(lang) if corpus == "builtin" else load_pairs(corpus, lang, data_dir, n=n_pairs, seed=seed)
+    train, heldout = split_pairs(pairs, heldout_fraction, seed)
+    train_hash = hash_texts(train.english + train.target)
+    options = dict(options or {})
+    texts = list(train.target + train.english + (heldout.target + heldout.english if heldout else ()))
+    acts = cache_activations(model, texts, layers, pooling=pooling, progress=progress)
+    n = len(train)
+    results = []
+    for column, layer in enumerate(layers):
+        source, goal = acts[:n, column], acts[n : 2 * n, column]
+        held = (acts[2 * n : 2 * n + len(heldout), column], acts[2 * n + len(heldout) :, column]) if heldout else None
+        common = dict(layer=layer, model_fingerprint=model.fingerprint, train_hash=train_hash, heldout=held, seed=seed)
+        if method == "bipo":
+            triples = _bipo_triples(corpus, lang, train, data_dir, n_pairs, seed)
+            data = encode_preferences(model, triples, layer, progress=progress)
+            upper = UpperStack(model, layer)
+            config = options.pop("config", BipoConfig())
+            result = learn_bipo(
+                data, upper.completion_logprobs, model_fingerprint=model.fingerprint, config=config,
+                seed=seed, train_hash=train_hash, heldout=held, progress=progress,
+            )
+        else:
+            result = get_learner(method)(source, goal, **common, **options)
+        info = {**result.steering.info, "lang": lang, "goal": "en", "corpus": corpus, "pooling": pooling,
+                "heldout_cosine_before": result.diagnostics.heldout_cosine_before,
+                "heldout_cosine_after": result.diagnostics.heldout_cosine_after}
+        results.append(LearnResult(replace(result.steering, info=info), result.diagnostics))
+    return results
+
+
+def _bipo_triples(corpus: str, lang: str, train: ParallelPairs, data_dir, n_pairs, seed) -> list[PreferenceTriple]:
+    """MSVAMP trains on answers (task builder); other corpora on translations (parallel builder)."""
+    if corpus != "msvamp":
+        return triples_from_parallel(train)
+    folder = resolve_data_dir(data_dir)
+    if folder is None:
+        raise MlsteerError("bipo on msvamp reads the answers from local files; pass --data-dir or set $MLSTEER_DATA")
+    rows = {r.target_question: r for r in read_msvamp_rows(folder, lang)}
+    kept = [rows[q] for q in train.target]
+    return triples_from_answers([r.target_question for r in kept], [r.answer for r in kept], lang)
+
+
+def save_results(path: str | os.PathLike, results: list[LearnResult]) -> Path:
+    """The vector file (one entry per layer) plus ``<name>.diagnostics.json`` beside it."""
+    path = save_steering(path, [r.steering for r in results])
+    diagnostics = [{"layer": r.steering.layer, **asdict(r.diagnostics)} for r in results]
+    Path(str(path) + ".diagnostics.json").write_text(json.dumps(diagnostics, indent=1, default=str))
+    return path
