@@ -153,6 +153,57 @@ def learn(
     console.print(f"wrote {len(results)} entr{'y' if len(results) == 1 else 'ies'} to {path}")
 
 
+@app.command("eval")
+def evaluate_command(
+    task: str = typer.Option(..., "--task", help="xcopa, xnli, mgsm, m_mmlu or m3exam."),
+    langs: str = typer.Option(..., "--langs", help="Comma-separated language codes, e.g. sw,zh."),
+    methods: list[str] = typer.Option(["basic"], "--method", help="Repeatable: basic, fewshot[:k], xlt, self_translate, translate_test[:oracle|nllb], steered:FILE@ALPHA."),
+    out: Path = typer.Option(..., "--out", help="Run folder (results.sqlite; a rerun resumes)."),
+    limit: int | None = typer.Option(None, help="Items per language (seeded sample)."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Benchmark folder (else $MLSTEER_DATA, else the Hub)."),
+    seed: int = typer.Option(0, help="Seed for sampling items, shots and random controls."),
+    controls: bool = typer.Option(True, help="Add negated and random controls to each steered method."),
+    batch_size: int = typer.Option(8, help="Items per batch (a batch is written as one transaction)."),
+    max_new_tokens: int = typer.Option(128, help="Generation tasks: tokens per answer."),
+    model_name: str = ModelOption,
+    device: str = DeviceOption,
+) -> None:
+    """Evaluate methods on a task for several languages; rows are stored as they are produced."""
+    from mlsteer.evaluation.methods import parse_method
+    from mlsteer.evaluation.runner import evaluate
+    from mlsteer.evaluation.table import build_tables
+    from mlsteer.evaluation.tasks import get_task
+    from mlsteer.models import load_model
+
+    try:
+        task_obj = get_task(task)
+        method_objs = [m for spec in methods for m in parse_method(spec, controls=controls)]
+        lang_list = [code.strip() for code in langs.split(",") if code.strip()]
+        model = load_model(model_name, device=device)
+        store = evaluate(model, task_obj, lang_list, method_objs, out, limit=limit, data_dir=data_dir,
+                         seed=seed, batch_size=batch_size, max_new_tokens=max_new_tokens)
+    except MlsteerError as error:
+        _fail(error)
+    for table in build_tables(store):
+        if table.task == task_obj.name and table.model == model.name:
+            console.print(table.markdown())
+
+
+@app.command()
+def table(run_dir: Path = typer.Argument(..., help="A run folder written by mlsteer eval.")) -> None:
+    """Print the paper-style tables of a run and export table.md / .csv / .json."""
+    from mlsteer.evaluation.store import ResultStore
+    from mlsteer.evaluation.table import build_tables, export_tables
+
+    if not (run_dir / "results.sqlite").is_file():
+        _fail(MlsteerError(f"{run_dir} has no results.sqlite; run mlsteer eval --out {run_dir} first"))
+    tables = build_tables(ResultStore(run_dir))
+    for t in tables:
+        console.print(t.markdown() + "\n")
+    paths = export_tables(tables, run_dir)
+    console.print("wrote " + ", ".join(str(p) for p in paths))
+
+
 @app.command()
 def demo(
     lang: str = typer.Option("es", help="Target language of the built-in pairs."),

@@ -23,12 +23,13 @@ from mlsteer.steering.vector import SteeringVector
 
 @dataclass(frozen=True)
 class MSEConfig:
-    """AdamW settings of the iterative form. ``lr=None`` picks ``lr_scale`` times the RMS of
-    ``goal - source`` (Adam's step is about lr per coordinate, so lr must match the data's
-    scale); the learning rate decays to zero on a cosine so the last steps settle."""
+    """AdamW settings of the iterative form. ``lr=None`` picks ``lr_scale`` times the largest
+    coordinate of the mean of ``goal - source``: Adam moves every coordinate by about lr per
+    step, so lr must let the largest one (Gemma has outlier dimensions in the hundreds) be
+    reached; the learning rate then decays to zero on a cosine so the last steps settle."""
 
     lr: float | None = None
-    lr_scale: float = 0.05
+    lr_scale: float = 0.02
     epochs: int = 100
     batch_size: int = 64
     weight_decay: float = 0.0
@@ -74,7 +75,7 @@ def learn_mse(
 
 def _adamw_mse(source: Acts, goal: Acts, config: MSEConfig, seed: int, progress: bool) -> tuple[torch.Tensor, list[float]]:
     generator = torch.Generator().manual_seed(seed)
-    lr = config.lr if config.lr is not None else config.lr_scale * float((goal - source).pow(2).mean().sqrt())
+    lr = config.lr if config.lr is not None else config.lr_scale * float((goal - source).mean(0).abs().max())
     vector = torch.zeros(source.shape[1], requires_grad=True)
     optimiser = torch.optim.AdamW([vector], lr=lr, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(source) / config.batch_size)

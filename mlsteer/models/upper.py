@@ -43,8 +43,6 @@ class UpperStack:
         self.layer = model.check_layer(layer)
         hf_model = model.bridge.original_model
         self._decoder = hf_model.get_decoder()
-        self._unembed = hf_model.get_output_embeddings()
-        self._softcap = getattr(hf_model.config, "final_logit_softcapping", None)
         for parameter in hf_model.parameters():
             parameter.requires_grad_(False)
 
@@ -81,9 +79,7 @@ class UpperStack:
         """
         hidden = self.final_hidden(input_ids, attention_mask, resid)
         rows, cols = completion_mask[:, 1:].nonzero(as_tuple=True)  # position t-1 predicts token t
-        logits = self._unembed(hidden[rows, cols]).float()
-        if self._softcap:
-            logits = torch.tanh(logits / self._softcap) * self._softcap
+        logits = self.model.unembed(hidden[rows, cols])
         token_logprobs = logits.log_softmax(dim=-1).gather(-1, input_ids[rows, cols + 1].unsqueeze(-1))[:, 0]
         return torch.zeros(input_ids.shape[0], dtype=token_logprobs.dtype, device=hidden.device).index_add(
             0, rows, token_logprobs

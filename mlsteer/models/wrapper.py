@@ -99,6 +99,14 @@ class SteerableModel:
         """The residual-stream hook after block ``layer``: ``blocks.{layer}.hook_resid_post``."""
         return f"blocks.{self.check_layer(layer)}.hook_resid_post"
 
+    def unembed(self, hidden: torch.Tensor) -> torch.Tensor:
+        """float32 logits for final-norm hidden states ``[..., d_model]``, soft-capped where the
+        model does (Gemma 2/3 configs may set ``final_logit_softcapping``)."""
+        hf_model = self.bridge.original_model
+        logits = hf_model.get_output_embeddings()(hidden).float()
+        softcap = getattr(hf_model.config, "final_logit_softcapping", None)
+        return torch.tanh(logits / softcap) * softcap if softcap else logits
+
     def __repr__(self) -> str:
         return (
             f"SteerableModel({self.name!r}, n_layers={self.n_layers}, d_model={self.d_model}, "

@@ -29,12 +29,14 @@ def generate(
     max_new_tokens: int = 32,
     use_kv_cache: bool = True,
     stop_at_eos: bool = True,
+    stop_strings: Sequence[str] = (),
     progress: bool = False,
 ) -> Generation:
     """Greedy-decode up to ``max_new_tokens`` for each prompt (left-padded as one batch).
 
     Any active :func:`steer` applies; this loop keeps ``model.positions`` up to date so a
     ``positions="generated"`` vector steers the same tokens with and without the KV cache.
+    A row stops at EOS or once its text contains one of ``stop_strings`` (cut off there).
     """
     prompts = check_texts(prompts, "prompts")
     tokenizer = model.tokenizer
@@ -74,13 +76,30 @@ def generate(
             position_ids = torch.cat([position_ids, position_ids[:, -1:] + 1], dim=1)
             if stop_at_eos and eos_id is not None:
                 finished |= next_token == eos_id
-                if bool(finished.all()):
-                    break
+            if stop_strings:
+                finished |= _hit_stop(tokenizer, ids[:, prompt_length:], stop_strings, finished)
+            if bool(finished.all()):
+                break
     finally:
         model.positions = DecodingPositions()
     new_tokens = ids[:, prompt_length:]
     texts = [tokenizer.decode(_until_eos(row, eos_id), skip_special_tokens=True) for row in new_tokens]
-    return Generation(texts=texts, tokens=new_tokens.cpu())
+    return Generation(texts=[_cut(text, stop_strings) for text in texts], tokens=new_tokens.cpu())
+
+
+def _hit_stop(tokenizer, new_tokens: Tensor, stop_strings: Sequence[str], finished: Tensor) -> Tensor:
+    """Rows (not yet finished) whose generated text contains a stop string."""
+    hits = torch.zeros_like(finished)
+    for row in (~finished).nonzero()[:, 0].tolist():
+        text = tokenizer.decode(new_tokens[row], skip_special_tokens=True)
+        hits[row] = any(stop in text for stop in stop_strings)
+    return hits
+
+
+def _cut(text: str, stop_strings: Sequence[str]) -> str:
+    """``text`` up to the first stop string."""
+    cut = min((text.index(s) for s in stop_strings if s in text), default=len(text))
+    return text[:cut]
 
 
 def _until_eos(row: Tensor, eos_id: int | None) -> list[int]:

@@ -1,0 +1,3 @@
+from mlsteer.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Evaluation: multilingual tasks, the paper's baselines as methods, scoring, a resumable store."""

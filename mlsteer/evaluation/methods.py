@@ -1,0 +1,229 @@
+"""Evaluation methods: how a task item becomes what the model sees, and what is active meanwhile.
+
+Named and composable from strings (``--method``):
+
+==============================  ====================================================================
+``basic``                       the task's zero-shot prompt in the item's language
+``fewshot[:k]``                 k (default 5) solved items from the task's few-shot split, same
+                                language, never the evaluated item, seeded
+``xlt``                         the XLT template (Huang et al. 2023): act as an expert for {lang},
+                                retell the request in English, answer step by step, fixed format
+``self_translate``              the model translates the item to English, then answers in English
+``translate_test[:T]``          T = ``oracle`` (human English of parallel items, default), ``nllb``
+                                (or ``nllb=PATH``); translations cached in the run folder
+``steered:FILE@ALPHA``          a vector file, or a folder of ``{lang}.safetensors`` (a language-to-
+                                vector map), applied with ``alpha``; ``:negated`` / ``:random`` are
+                                the controls (the runner adds both unless told not to)
+==============================  ====================================================================
+"""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import replace
+from pathlib import Path
+
+from mlsteer.errors import MlsteerError
+from mlsteer.evaluation.tasks.base import Example, Query, Task
+from mlsteer.evaluation.translation import CachedTranslator, NLLBTranslator, SelfTranslator, Translator
+from mlsteer.languages import get_language
+from mlsteer.models.wrapper import SteerableModel
+from mlsteer.steering import load_steering, steer
+
+
+class Method(ABC):
+    """One way of evaluating. ``setup`` runs once per (task, language) before any item."""
+
+    name: str
+
+    def setup(self, model: SteerableModel, task: Task, lang: str, data_dir, seed: int, run_dir: Path) -> None:
+        """Load what the method needs for ``lang`` and check it (errors before anything is written)."""
+
+    @abstractmethod
+    def queries(self, model: SteerableModel, task: Task, examples: Sequence[Example]) -> list[Query]:
+        """What the model sees for each example."""
+
+    def active(self, model: SteerableModel, lang: str):
+        """A context manager active while the model runs (steering, for steered methods)."""
+        return nullcontext()
+
+
+class Basic(Method):
+    name = "basic"
+
+    def queries(self, model, task, examples):
+        return [task.render(example) for example in examples]
+
+
+class FewShot(Method):
+    def __init__(self, k: int = 5) -> None:
+        self.k = k
+        self.name = f"fewshot{k}" if k != 5 else "fewshot"
+        self.pool: list[Example] = []
+        self.seed = 0
+
+    def setup(self, model, task, lang, data_dir, seed, run_dir):
+        self.pool = task.load(lang, split=task.fewshot_split, data_dir=data_dir)
+        self.seed = seed
+        if len(self.pool) < self.k + 1:
+            raise MlsteerError(f"{task.name} {lang} has {len(self.pool)} few-shot examples; {self.k} shots need {self.k + 1}")
+
+    def shots(self, example: Example) -> list[Example]:
+        """k pool items, never the evaluated one (same id or same text), seeded per item."""
+        candidates = [p for p in self.pool if p.id != example.id and dict(p.fields) != dict(example.fields)]
+        return random.Random(f"{self.seed}:{example.id}").sample(candidates, self.k)
+
+    def queries(self, model, task, examples):
+        out = []
+        for example in examples:
+            shots = "\n\n".join(task.render(s).context + task.answer_text(s) for s in self.shots(example))
+            query = task.render(example)
+            out.append(Query(f"{shots}\n\n{query.context}", query.continuations))
+        return out
+
+
+class XLT(Method):
+    """Cross-lingual-thought prompting (Huang et al. 2023, "Not All Languages Are Created Equal
+    in LLMs"): the request in its language inside an English instruction template."""
+
+    name = "xlt"
+    TEMPLATE = (
+        "I want you to act as a {description} expert for {language}.\n"
+        "{language} request: {request}\n"
+        "You should retell the request in English.\n"
+        "You should do the {description} task.\n"
+        "You should step-by-step answer the request.\n"
+        "You should tell me the answer in this format '{answer_format}'.\n"
+    )
+
+    def queries(self, model, task, examples):
+        out = []
+        for example in examples:
+            plain = task.render(example)
+            prompt = self.TEMPLATE.format(
+                description=task.description or task.name,
+                language=get_language(example.lang).name,
+                request=task.request_text(example),
+                answer_format=task.answer_format or "Answer: <answer>",
+            )
+            lead = "Answer:" if plain.continuations else "Answer: step by step,"
+            out.append(Query(prompt + lead, tuple(" " + c.strip() for c in plain.continuations)))
+        return out
+
+
+class TranslateTest(Method):
+    """Translate the item to English, then use the task's English prompt."""
+
+    def __init__(self, translator: str = "oracle") -> None:
+        self.translator_spec = translator
+        self.name = f"translate_test:{translator.split('=')[0]}" if translator != "oracle" else "translate_test"
+        self.translator: Translator | None = None
+
+    def setup(self, model, task, lang, data_dir, seed, run_dir):
+        if self.translator_spec == "oracle":
+            return
+        kind, _, path = self.translator_spec.partition("=")
+        if kind == "nllb":
+            inner: Translator = NLLBTranslator(path or "facebook/nllb-200-distilled-600M", device=str(model.device))
+        elif kind == "self":
+            inner = SelfTranslator(model)
+        else:
+            raise MlsteerError(f"unknown translator {kind!r}; use one of: oracle, nllb, nllb=PATH, self")
+        self.translator = CachedTranslator(inner, run_dir / "translations" / f"{inner.name}.jsonl")
+
+    def to_english(self, task: Task, examples: Sequence[Example]) -> list[Example]:
+        if self.translator is None:
+            missing = [e.id for e in examples if e.english is None]
+            if missing:
+                raise MlsteerError(
+                    f"{task.name} has no human English version of {examples[0].lang} items (e.g. {missing[0]}); "
+                    "oracle translate-test needs a parallel benchmark (mgsm, xnli, msvamp): use translate_test:nllb"
+                )
+            return [replace(e.english, id=e.id, gold=e.gold) for e in examples]
+        by_field = {f: self.translator.translate([e.fields[f] for e in examples], examples[0].lang) for f in task.translatable}
+        return [
+            replace(e, lang="en", fields={**e.fields, **{f: by_field[f][i] for f in task.translatable}})
+            for i, e in enumerate(examples)
+        ]
+
+    def queries(self, model, task, examples):
+        return [task.render(e) for e in self.to_english(task, examples)]
+
+
+class SelfTranslate(TranslateTest):
+    """Self-translation (Etxaniz et al. 2023): the same model translates, then answers."""
+
+    def __init__(self) -> None:
+        super().__init__("self")
+        self.name = "self_translate"
+
+
+class Steered(Method):
+    """Apply a vector (or a per-language vector map) while scoring; ``control`` picks the
+    vector itself, its negation, or a random vector of the same norm (seeded)."""
+
+    def __init__(self, source: str, alpha: float, control: str = "") -> None:
+        if control not in ("", "negated", "random"):
+            raise MlsteerError(f"unknown control {control!r}; use negated or random")
+        self.source, self.alpha, self.control = Path(source), alpha, control
+        self.name = f"steered:{self.source.stem}@{alpha:g}" + (f":{control}" if control else "")
+        self.items: dict[str, list] = {}
+        self.seed = 0
+
+    def setup(self, model, task, lang, data_dir, seed, run_dir):
+        path = self.source / f"{lang}.safetensors" if self.source.is_dir() else self.source
+        if self.source.is_dir() and not path.is_file():
+            have = sorted(p.stem for p in self.source.glob("*.safetensors"))
+            raise MlsteerError(f"vector folder {self.source} has no {lang}.safetensors; it has: {', '.join(have) or 'none'}")
+        items = load_steering(path)
+        for item in items:
+            item.check_compatible(model)  # another model's vector: refused before anything is written
+        if self.control == "negated":
+            items = [item.negated() for item in items]
+        elif self.control == "random":
+            items = [item.random_like(seed + index) for index, item in enumerate(items)]
+        self.items[lang] = items
+
+    def queries(self, model, task, examples):
+        return [task.render(example) for example in examples]
+
+    @contextmanager
+    def active(self, model, lang) -> Iterator[None]:
+        with steer(model, self.items[lang], alpha=self.alpha):
+            yield
+
+
+def parse_method(spec: str, controls: bool = True) -> list[Method]:
+    """One ``--method`` string -> methods (a steered spec brings its two controls by default)."""
+    name, _, rest = spec.partition(":")
+    if name == "basic":
+        return [Basic()]
+    if name == "fewshot":
+        return [FewShot(int(rest) if rest else 5)]
+    if name == "xlt":
+        return [XLT()]
+    if name == "self_translate":
+        return [SelfTranslate()]
+    if name == "translate_test":
+        return [TranslateTest(rest or "oracle")]
+    if name == "steered":
+        source, at, alpha = rest.rpartition("@") if "@" in rest else (rest, "", "1")
+        control = ""
+        if ":" in alpha:
+            alpha, _, control = alpha.partition(":")
+        if not source:
+            raise MlsteerError(f"steered method {spec!r} names no vector; write steered:FILE@ALPHA")
+        try:
+            value = float(alpha)
+        except ValueError:
+            raise MlsteerError(f"alpha {alpha!r} in {spec!r} is not a number") from None
+        if control or not controls:
+            return [Steered(source, value, control)]
+        return [Steered(source, value), Steered(source, value, "negated"), Steered(source, value, "random")]
+    raise MlsteerError(
+        f"unknown method {spec!r}; use one of: basic, fewshot[:k], xlt, self_translate, "
+        "translate_test[:oracle|nllb|nllb=PATH], steered:FILE@ALPHA[:negated|:random]"
+    )

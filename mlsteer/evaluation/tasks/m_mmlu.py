@@ -1,0 +1,57 @@
+"""Okapi multilingual MMLU (Lai et al. 2023, ChatGPT-translated MMLU): four options A-D.
+
+Prompt as lm-evaluation-harness's ``m_mmlu`` (``lm_eval/tasks/okapi/mmlu_multilingual/_default_yaml``):
+``question.strip()``, then ``A. option`` ... ``D. option`` lines and ``Answer:`` (English in
+every language, as the harness has no per-language word), continuations `` A`` .. `` D``.
+
+Splits: the Okapi TEST split is not in the data folder (its files are too large for the source
+copy), so ``test_split`` is ``val`` (``m_mmlu_okapi/{lang}_val.json``) and few-shot examples come
+from ``dev`` (``{lang}_dev.json``). Numbers are therefore not comparable with papers that report
+the test split. Ids are the rows' own ``id`` (``subject/split/n``). No English file exists
+(the original MMLU is English), so examples carry no ``english``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlsteer.evaluation.tasks.base import (
+    LETTERS,
+    Example,
+    Query,
+    Task,
+    check_keys,
+    lettered_query,
+    malformed,
+    read_json_list,
+)
+
+OPTIONS = ("option_a", "option_b", "option_c", "option_d")
+
+
+class MMMLU(Task):
+    name = "m_mmlu"
+    kind = "choice"
+    languages = ("ar", "bn", "de", "es", "fr", "hi", "id", "it", "pt", "ru", "te", "vi", "zh")
+    test_split = "val"
+    fewshot_split = "dev"
+    translatable = ("question", *OPTIONS)
+    description = "multitask knowledge (MMLU)"
+    answer_format = "Answer: <A, B, C or D>"
+
+    def read(self, folder: Path, lang: str, split: str) -> list[Example]:
+        path = folder / "m_mmlu_okapi" / f"{lang}_{split}.json"
+        examples = []
+        for number, (line, row) in enumerate(read_json_list(path)):
+            row = check_keys(path, line, row, ("instruction", *OPTIONS, "answer", "id"))
+            if row["answer"] not in LETTERS[:4]:
+                raise malformed(path, line, f"row {number}: answer must be A, B, C or D, got {row['answer']!r}")
+            fields = {"question": row["instruction"], **{key: row[key] for key in OPTIONS}}
+            examples.append(Example(row["id"], lang, fields, LETTERS.index(row["answer"])))
+        return examples
+
+    def render(self, example: Example) -> Query:
+        return lettered_query(example.fields["question"].strip(), [example.fields[key] for key in OPTIONS])
+
+    def answer_text(self, example: Example) -> str:
+        return f" {LETTERS[int(example.gold)]}"

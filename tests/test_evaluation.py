@@ -1,0 +1,144 @@
+"""Scoring, methods, the resumable store and the tables, on a tiny model and fixture files."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from mlsteer.errors import IncompatibleVectorError, MlsteerError
+from mlsteer.evaluation.methods import FewShot, parse_method
+from mlsteer.evaluation.runner import evaluate
+from mlsteer.evaluation.scoring import score_choices, score_choices_loop
+from mlsteer.evaluation.store import ResultStore
+from mlsteer.evaluation.table import build_tables, export_tables
+from mlsteer.evaluation.tasks.xcopa import XCOPA
+from mlsteer.steering import SteeringVector
+
+LANGS = ("id", "it", "sw")
+
+
+def write_xcopa(folder, n_test=24, n_val=8):
+    for lang in LANGS:
+        path = folder / "xcopa" / lang
+        path.mkdir(parents=True, exist_ok=True)
+        for split, n in (("test", n_test), ("val", n_val)):
+            rows = [
+                {"premise": f"{lang} premise number {i}.", "choice1": f"First {i}.", "choice2": f"Second option {i}.",
+                 "question": "cause" if i % 2 else "effect", "label": i % 2, "idx": i, "changed": False}
+                for i in range(n)
+            ]
+            (path / f"{split}.{lang}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    return write_xcopa(tmp_path / "data")
+
+
+def test_batched_scorer_equals_one_forward_per_option(tiny_model, data_dir):
+    task = XCOPA()
+    queries = [task.render(e) for e in task.load("sw", data_dir=data_dir, limit=6)]
+    batched = score_choices(tiny_model, queries, batch_size=5)
+    looped = score_choices_loop(tiny_model, queries)
+    for a, b in zip(batched, looped):
+        assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
+        assert a.prediction == b.prediction
+
+
+def test_steering_changes_scores(tiny_gemma, data_dir):
+    from mlsteer.steering import steer
+
+    task = XCOPA()
+    queries = [task.render(e) for e in task.load("sw", data_dir=data_dir, limit=4)]
+    vector = SteeringVector(torch.randn(64, generator=torch.Generator().manual_seed(0)) * 3, 1, "t", tiny_gemma.fingerprint)
+    plain = score_choices(tiny_gemma, queries)
+    with steer(tiny_gemma, vector):
+        steered = score_choices(tiny_gemma, queries)
+    assert plain[0].logprobs != pytest.approx(steered[0].logprobs, abs=1e-3)
+
+
+def test_fewshot_never_leaks_the_evaluated_item(tiny_gemma, data_dir):
+    task = XCOPA()
+    method = FewShot(k=5)
+    method.setup(tiny_gemma, task, "sw", data_dir, 0, data_dir)
+    # evaluate the few-shot pool itself: every item must be left out of its own shots
+    for example in method.pool:
+        shots = method.shots(example)
+        assert len(shots) == 5 and example.id not in {s.id for s in shots}
+        query = method.queries(tiny_gemma, task, [example])[0]
+        assert query.context.count(example.fields["premise"].rstrip(".")) == 1
+    assert method.shots(method.pool[0]) == method.shots(method.pool[0])  # seeded
+
+
+def test_run_table_and_resume_without_duplicates(tiny_gemma, data_dir, tmp_path):
+    vector = SteeringVector(torch.randn(64, generator=torch.Generator().manual_seed(1)), 1, "t", tiny_gemma.fingerprint)
+    path = vector.save(tmp_path / "v.safetensors")
+    methods = parse_method("basic") + parse_method(f"steered:{path}@1.0")
+    assert [m.name for m in methods] == ["basic", "steered:v@1", "steered:v@1:negated", "steered:v@1:random"]
+    run = tmp_path / "run"
+    store = evaluate(tiny_gemma, XCOPA(), ["sw", "it"], methods, run, limit=10, data_dir=data_dir, progress=False)
+    assert len(store.rows()) == 2 * 4 * 10
+    again = evaluate(tiny_gemma, XCOPA(), ["sw", "it"], methods, run, limit=10, data_dir=data_dir, progress=False)
+    assert len(again.rows()) == 80  # nothing recomputed, nothing duplicated
+    [table] = build_tables(again)
+    rows = again.rows(method="basic", lang="sw")
+    assert table.cells["basic"]["sw"].accuracy == pytest.approx(sum(r.correct for r in rows) / 10)
+    assert table.cells["basic"]["avg"].accuracy == pytest.approx(
+        (table.cells["basic"]["sw"].accuracy + table.cells["basic"]["it"].accuracy) / 2)
+    assert set(table.columns()) >= {"sw", "it", "avg", "high", "low"}
+    assert "steered:v@1:negated" in table.markdown()
+    assert all(p.exists() for p in export_tables([table], run))
+
+
+def test_bad_input_is_refused_before_anything_is_written(tiny_gemma, data_dir, tmp_path):
+    with pytest.raises(MlsteerError, match="xcopa has no 'fr' \\(French\\); it has: "):
+        evaluate(tiny_gemma, XCOPA(), ["sw", "fr"], parse_method("basic"), tmp_path / "a", data_dir=data_dir)
+    other = SteeringVector(torch.ones(64), 1, "t", "tiny-llama@000000000000").save(tmp_path / "o.safetensors")
+    with pytest.raises(IncompatibleVectorError, match="learned on tiny-llama"):
+        evaluate(tiny_gemma, XCOPA(), ["sw"], parse_method(f"steered:{other}@1"), tmp_path / "b", data_dir=data_dir)
+    assert not (tmp_path / "a" / "results.sqlite").exists() and not (tmp_path / "b" / "results.sqlite").exists()
+    with pytest.raises(MlsteerError, match="unknown method 'beam'"):
+        parse_method("beam")
+    with pytest.raises(MlsteerError, match="oracle translate-test needs a parallel benchmark"):
+        evaluate(tiny_gemma, XCOPA(), ["sw"], parse_method("translate_test"), tmp_path / "c", data_dir=data_dir, progress=False)
+
+
+def test_killed_run_resumes_with_no_lost_or_duplicate_rows(tmp_path):
+    data = write_xcopa(tmp_path / "data", n_test=60)
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "mlsteer", "eval", "--task", "xcopa", "--langs", "sw", "--method", "basic",
+               "--method", "fewshot:2", "--out", str(run), "--data-dir", str(data), "-m", "tiny-gemma3", "--batch-size", "2"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    database = run / "results.sqlite"
+    deadline = time.time() + 120
+    count = 0
+    while time.time() < deadline and process.poll() is None:
+        if database.exists():
+            try:
+                count = sqlite3.connect(database).execute("SELECT COUNT(*) FROM results").fetchone()[0]
+            except sqlite3.OperationalError:
+                count = 0
+            if count >= 10:
+                break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert 10 <= count < 120, "the run should be killed part-way"
+    finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr
+    connection = sqlite3.connect(database)
+    assert connection.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 120
+    assert connection.execute("SELECT COUNT(DISTINCT method || item_id) FROM results").fetchone()[0] == 120
+    # the resumed rows equal those of an uninterrupted run
+    fresh = tmp_path / "fresh"
+    subprocess.run([*command[:13], str(fresh), *command[14:]], env=env, check=True, capture_output=True, timeout=300)
+    rows = lambda db: sorted(sqlite3.connect(db).execute("SELECT method, item_id, prediction FROM results"))  # noqa: E731
+    assert rows(database) == rows(fresh / "results.sqlite")
