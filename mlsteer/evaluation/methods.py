@@ -143,11 +143,13 @@ class TranslateTest(Method):
                     "oracle translate-test needs a parallel benchmark (mgsm, xnli, msvamp): use translate_test:nllb"
                 )
             return [replace(e.english, id=e.id, gold=e.gold) for e in examples]
-        by_field = {f: self.translator.translate([e.fields[f] for e in examples], examples[0].lang) for f in task.translatable}
-        return [
-            replace(e, lang="en", fields={**e.fields, **{f: by_field[f][i] for f in task.translatable}})
-            for i, e in enumerate(examples)
-        ]
+        # Fields an item lacks (M3Exam has 2-8 options) or leaves empty are not sent.
+        wanted = [(i, f) for i, e in enumerate(examples) for f in task.translatable if e.fields.get(f, "").strip()]
+        english = self.translator.translate([examples[i].fields[f] for i, f in wanted], examples[0].lang)
+        fields = [dict(e.fields) for e in examples]
+        for (i, f), text in zip(wanted, english, strict=True):
+            fields[i][f] = text
+        return [replace(e, lang="en", fields=fields[i]) for i, e in enumerate(examples)]
 
     def queries(self, model, task, examples):
         return [task.render(e) for e in self.to_english(task, examples)]

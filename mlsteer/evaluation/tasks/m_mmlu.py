@@ -43,9 +43,10 @@ class MMMLU(Task):
         path = folder / "m_mmlu_okapi" / f"{lang}_{split}.json"
         examples = []
         for number, (line, row) in enumerate(read_json_list(path)):
-            row = check_keys(path, line, row, ("instruction", *OPTIONS, "answer", "id"))
-            if row["answer"] not in LETTERS[:4]:
-                raise malformed(path, line, f"row {number}: answer must be A, B, C or D, got {row['answer']!r}")
+            where = f"{line} (row {number})"
+            row = check_keys(path, where, row, ("instruction", *OPTIONS, "answer", "id"))
+            if row["answer"] not in ("A", "B", "C", "D"):
+                raise malformed(path, where, f"answer must be A, B, C or D, got {row['answer']!r}")
             fields = {"question": row["instruction"], **{key: row[key] for key in OPTIONS}}
             examples.append(Example(row["id"], lang, fields, LETTERS.index(row["answer"])))
         return examples

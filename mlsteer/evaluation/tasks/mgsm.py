@@ -4,9 +4,9 @@ Prompt as lm-evaluation-harness's ``mgsm_native_cot``: ``QUESTION + question + "
 where the prefixes are the language's "Question:" and "Step-by-Step Answer:" (:data:`PROMPTS`),
 so the model writes a chain of thought in the language. The prefixes are taken from the
 8 human-translated exemplars (``derived_mgsm_exemplars.json``), not from the harness's
-``utils.py``, so that the shots and the asked question look alike; they differ from the harness
-in three places, all deliberate: zh/ja use the full-width colon "："" with no space (harness:
-"问题: "), and ru has "Пошаговое решение:" (harness: "Пошаговоерешение:", a lost space).
+``utils.py``, so that the shots and the asked question look alike. They differ from the harness
+in zh and ja, which use the full-width colon with no space ("问题：", "逐步解答："; harness
+"问题: ", "逐步解答:"), and in ru, "Пошаговое решение:" (harness "Пошаговоерешение:", a lost space).
 
 Splits: ``test`` is ``mgsm/mgsm_{lang}.tsv`` (question TAB answer; answers such as "2,125" have
 the comma stripped); ``train`` (few-shot) is the 8 exemplars, whose answer text is the
@@ -57,8 +57,8 @@ PROMPTS = {
     "th": Prompt("โจทย์: ", "คำตอบทีละขั้นตอน:", " คำตอบคือ {}"),
     "zh": Prompt("问题：", "逐步解答：", "答案是 {}。"),
 }
-# Answer phrases the exemplars also use ("Die Antwort ist 11.") or models often write.
-EXTRA_PHRASES = ("Die Antwort ist", "Ответ:", "答え：", "答案：", "答案为")
+# Answer phrases the exemplars also use ("Die Antwort ist 11.") or models often write ("Ответ: 5").
+EXTRA_PHRASES = ("Die Antwort ist", "Ответ", "答え", "答案", "答案为")
 
 _NUMBER = r"[-−]?[0-9]+(?:,[0-9]{3}(?![0-9]))*(?:\.[0-9]+)?"  # ',' only as a thousands separator
 _AFTER_PHRASE = r"[\s:：—–=]*[$€£¥]?\s*"

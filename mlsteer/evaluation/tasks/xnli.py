@@ -64,8 +64,8 @@ class XNLI(Task):
     def read_hub(self, lang: str, split: str) -> list[Example]:  # pragma: no cover - needs the Hub
         from datasets import load_dataset
 
-        rows = load_dataset(self.hub_id, lang, split=split)
-        return [_example(split, number, lang, (r["premise"], r["hypothesis"], int(r["label"]))) for number, r in enumerate(rows)]
+        rows = [(r["premise"], r["hypothesis"], int(r["label"])) for r in load_dataset(self.hub_id, lang, split=split)]
+        return [_example(split, number, lang, row) for number, row in enumerate(rows)]
 
     def render(self, example: Example) -> Query:
         question, *label_words = WORDS[example.lang]
