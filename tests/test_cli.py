@@ -75,3 +75,21 @@ def test_learn_bipo_one_layer_and_errors(tmp_path):
     assert bad_layers.exit_code == 2 and "bipo trains one layer per run" in bad_layers.output
     bad_method = runner.invoke(app, ["learn", "--method", "ica", "--layer", "1", "--lang", "es", "--corpus", "builtin", "-o", str(out), "-m", "tiny-gemma3"])
     assert bad_method.exit_code == 2 and "use one of: meandiff, mse, pca, lstsq, bipo" in bad_method.output
+
+
+def test_eval_and_table_commands(tmp_path):
+    from tests.test_evaluation import write_xcopa
+
+    data = write_xcopa(tmp_path / "data", n_test=6, n_val=6)
+    run = tmp_path / "run"
+    args = ["eval", "--task", "xcopa", "--langs", "xcopa=sw,it", "--langs", "xnli=zh", "--out", str(run),
+            "--data-dir", str(data), "-m", "tiny-gemma3", "--method", "basic", "--method", "fewshot:2"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "| basic |" in result.output and "| fewshot2 |" in result.output
+    shown = runner.invoke(app, ["table", str(run)])
+    assert shown.exit_code == 0 and (run / "table.csv").exists()
+    bad = runner.invoke(app, ["eval", "--task", "xcopa", "--langs", "fr", "--out", str(tmp_path / "r2"), "--data-dir", str(data), "-m", "tiny-gemma3"])
+    assert bad.exit_code == 2 and "xcopa has no 'fr'" in bad.output
+    unknown = runner.invoke(app, ["eval", "--task", "squad", "--langs", "sw", "--out", str(tmp_path / "r3"), "-m", "tiny-gemma3"])
+    assert unknown.exit_code == 2 and "unknown task 'squad'" in unknown.output

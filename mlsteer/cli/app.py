@@ -155,8 +155,8 @@ def learn(
 
 @app.command("eval")
 def evaluate_command(
-    task: str = typer.Option(..., "--task", help="xcopa, xnli, mgsm, m_mmlu or m3exam."),
-    langs: str = typer.Option(..., "--langs", help="Comma-separated language codes, e.g. sw,zh."),
+    tasks: list[str] = typer.Option(..., "--task", help="Repeatable: xcopa, xnli, mgsm, m_mmlu, m3exam."),
+    langs: list[str] = typer.Option(..., "--langs", help="Codes for every task (sw,zh), or per task (xnli=sw,zh,es); repeatable."),
     methods: list[str] = typer.Option(["basic"], "--method", help="Repeatable: basic, fewshot[:k], xlt, self_translate, translate_test[:oracle|nllb], steered:FILE@ALPHA."),
     out: Path = typer.Option(..., "--out", help="Run folder (results.sqlite; a rerun resumes)."),
     limit: int | None = typer.Option(None, help="Items per language (seeded sample)."),
@@ -168,7 +168,7 @@ def evaluate_command(
     model_name: str = ModelOption,
     device: str = DeviceOption,
 ) -> None:
-    """Evaluate methods on a task for several languages; rows are stored as they are produced."""
+    """Evaluate methods on tasks for several languages; rows are stored as they are produced."""
     from mlsteer.evaluation.methods import parse_method
     from mlsteer.evaluation.runner import evaluate
     from mlsteer.evaluation.table import build_tables
@@ -176,17 +176,32 @@ def evaluate_command(
     from mlsteer.models import load_model
 
     try:
-        task_obj = get_task(task)
+        task_objs = [get_task(name) for name in tasks]
+        plan = {task.name: parse_langs(langs, task.name) for task in task_objs}
         method_objs = [m for spec in methods for m in parse_method(spec, controls=controls)]
-        lang_list = [code.strip() for code in langs.split(",") if code.strip()]
         model = load_model(model_name, device=device)
-        store = evaluate(model, task_obj, lang_list, method_objs, out, limit=limit, data_dir=data_dir,
-                         seed=seed, batch_size=batch_size, max_new_tokens=max_new_tokens)
+        for task in task_objs:
+            store = evaluate(model, task, plan[task.name], method_objs, out, limit=limit, data_dir=data_dir,
+                             seed=seed, batch_size=batch_size, max_new_tokens=max_new_tokens)
     except MlsteerError as error:
         _fail(error)
-    for table in build_tables(store):
-        if table.task == task_obj.name and table.model == model.name:
-            console.print(table.markdown())
+    for result in build_tables(store):
+        if result.task in plan and result.model == model.name:
+            console.print(result.markdown() + "\n")
+
+
+def parse_langs(specs: list[str], task: str) -> list[str]:
+    """``["sw,zh"]`` or ``["xcopa=sw,it", "xnli=sw"]`` -> the languages for ``task``."""
+    chosen: list[str] = []
+    for spec in specs:
+        name, sep, codes = spec.partition("=")
+        if not sep:
+            codes, name = spec, task
+        if name == task:
+            chosen.extend(code.strip() for code in codes.split(",") if code.strip())
+    if not chosen:
+        raise MlsteerError(f"no languages given for {task}; pass --langs sw,zh or --langs {task}=sw,zh")
+    return chosen
 
 
 @app.command()
