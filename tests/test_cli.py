@@ -93,3 +93,17 @@ def test_eval_and_table_commands(tmp_path):
     assert bad.exit_code == 2 and "xcopa has no 'fr'" in bad.output
     unknown = runner.invoke(app, ["eval", "--task", "squad", "--langs", "sw", "--out", str(tmp_path / "r3"), "-m", "tiny-gemma3"])
     assert unknown.exit_code == 2 and "unknown task 'squad'" in unknown.output
+
+
+def test_sft_then_evaluate_it_as_a_method(tmp_path):
+    from tests.test_evaluation import write_xcopa
+
+    folder = tmp_path / "sft_es"
+    made = runner.invoke(app, ["sft", "--lang", "es", "--corpus", "builtin", "-o", str(folder), "-m", "tiny-gemma3", "--steps", "3", "--batch-size", "2", "--lr", "1e-3"])
+    assert made.exit_code == 0, made.output
+    assert (folder / "config.json").exists() and (folder / "mlsteer-sft.json").exists()
+    data = write_xcopa(tmp_path / "data", n_test=4, n_val=4)
+    result = runner.invoke(app, ["eval", "--task", "xcopa", "--langs", "sw", "--out", str(tmp_path / "run"), "--data-dir", str(data),
+                                 "-m", "tiny-gemma3", "--method", "basic", "--method", f"sft:{folder}"])
+    assert result.exit_code == 0, result.output
+    assert "| sft:sft_es |" in result.output

@@ -205,6 +205,35 @@ def parse_langs(specs: list[str], task: str) -> list[str]:
 
 
 @app.command()
+def sft(
+    lang: str = typer.Option(..., "--lang", help="Target language (ISO 639-1)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Folder for the fine-tuned model."),
+    corpus: str = typer.Option("tatoeba", help="tatoeba, msvamp or builtin."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Benchmark folder (else $MLSTEER_DATA, else the Hub)."),
+    n_pairs: int = typer.Option(1000, "--pairs", "-n", help="Pairs sampled from the corpus (same seed as mlsteer learn)."),
+    steps: int = typer.Option(60, help="Optimiser steps (the CPU budget; see mlsteer.training.sft)."),
+    batch_size: int = typer.Option(8, help="Pairs per step."),
+    lr: float = typer.Option(2e-5, help="AdamW learning rate."),
+    seed: int = typer.Option(0, help="Seed for sampling and training."),
+    model_name: str = ModelOption,
+) -> None:
+    """Fine-tune the model on LANG-English pairs (the SFT baseline); evaluate it with sft:FOLDER."""
+    from mlsteer.data import builtin_pairs
+    from mlsteer.data.corpora import load_pairs
+    from mlsteer.models.loading import load_hf
+    from mlsteer.training.sft import SFTConfig, finetune
+
+    try:
+        pairs = builtin_pairs(lang) if corpus == "builtin" else load_pairs(corpus, lang, data_dir, n=n_pairs, seed=seed)
+        hf_model, tokenizer, _, _ = load_hf(model_name, seed=seed)
+        config = SFTConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed)
+        path = finetune(hf_model, tokenizer, pairs, output, config)
+    except MlsteerError as error:
+        _fail(error)
+    console.print(f"wrote the fine-tuned model to {path}; evaluate it with --method sft:{path}")
+
+
+@app.command()
 def table(run_dir: Path = typer.Argument(..., help="A run folder written by mlsteer eval.")) -> None:
     """Print the paper-style tables of a run and export table.md / .csv / .json."""
     from mlsteer.evaluation.store import ResultStore

@@ -11,6 +11,7 @@ Named and composable from strings (``--method``):
 ``self_translate``              the model translates the item to English, then answers in English
 ``translate_test[:T]``          T = ``oracle`` (human English of parallel items, default), ``nllb``
                                 (or ``nllb=PATH``); translations cached in the run folder
+``sft:FOLDER``                   a fine-tuned copy of the model (``mlsteer sft``)
 ``steered:FILE@ALPHA``          a vector file, or a folder of ``{lang}.safetensors`` (a language-to-
                                 vector map), applied with ``alpha``; ``:negated`` / ``:random`` are
                                 the controls (the runner adds both unless told not to)
@@ -49,6 +50,10 @@ class Method(ABC):
     def active(self, model: SteerableModel, lang: str):
         """A context manager active while the model runs (steering, for steered methods)."""
         return nullcontext()
+
+    def model_for(self, model: SteerableModel) -> SteerableModel:
+        """The model that answers (another one for SFT); rows stay filed under ``model``."""
+        return model
 
 
 class Basic(Method):
@@ -198,6 +203,29 @@ class Steered(Method):
             yield
 
 
+class SFT(Method):
+    """A fine-tuned copy of the model (``mlsteer sft`` writes one), evaluated like ``basic``."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = Path(folder)
+        self.name = f"sft:{self.folder.name}"
+        self.model: SteerableModel | None = None
+
+    def setup(self, model, task, lang, data_dir, seed, run_dir):
+        if self.model is None:
+            from mlsteer.models import load_model
+
+            if not self.folder.is_dir():
+                raise MlsteerError(f"no fine-tuned model at {self.folder}; make one with mlsteer sft -o {self.folder}")
+            self.model = load_model(str(self.folder), device=str(model.device))
+
+    def queries(self, model, task, examples):
+        return [task.render(example) for example in examples]
+
+    def model_for(self, model):
+        return self.model or model
+
+
 def parse_method(spec: str, controls: bool = True) -> list[Method]:
     """One ``--method`` string -> methods (a steered spec brings its two controls by default)."""
     name, _, rest = spec.partition(":")
@@ -211,6 +239,10 @@ def parse_method(spec: str, controls: bool = True) -> list[Method]:
         return [SelfTranslate()]
     if name == "translate_test":
         return [TranslateTest(rest or "oracle")]
+    if name == "sft":
+        if not rest:
+            raise MlsteerError("sft names no folder; write sft:FOLDER (made by mlsteer sft)")
+        return [SFT(rest)]
     if name == "steered":
         source, at, alpha = rest.rpartition("@") if "@" in rest else (rest, "", "1")
         control = ""
@@ -227,5 +259,5 @@ def parse_method(spec: str, controls: bool = True) -> list[Method]:
         return [Steered(source, value), Steered(source, value, "negated"), Steered(source, value, "random")]
     raise MlsteerError(
         f"unknown method {spec!r}; use one of: basic, fewshot[:k], xlt, self_translate, "
-        "translate_test[:oracle|nllb|nllb=PATH], steered:FILE@ALPHA[:negated|:random]"
+        "translate_test[:oracle|nllb|nllb=PATH], steered:FILE@ALPHA[:negated|:random], sft:FOLDER"
     )

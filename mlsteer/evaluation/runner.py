@@ -59,17 +59,18 @@ def evaluate(
 
 
 def _run_batch(model, task: Task, method: Method, lang: str, batch: list[Example], batch_size: int, max_new_tokens: int) -> list[ResultRow]:
-    queries = method.queries(model, task, batch)
+    answering = method.model_for(model)
+    queries = method.queries(answering, task, batch)
     rows = []
-    with method.active(model, lang):
+    with method.active(answering, lang):
         if task.kind == "choice":
-            scores = score_choices(model, queries, batch_size=batch_size * 4)
+            scores = score_choices(answering, queries, batch_size=batch_size * 4)
             for example, score in zip(batch, scores):
                 prediction = score.prediction
                 rows.append(ResultRow(model.name, task.name, lang, method.name, example.id, str(prediction),
                                       str(example.gold), task.is_correct(prediction, example), list(score.logprobs)))
         else:
-            outputs = generate(model, [q.context for q in queries], max_new_tokens, stop_strings=GENERATION_STOPS).texts
+            outputs = generate(answering, [q.context for q in queries], max_new_tokens, stop_strings=GENERATION_STOPS).texts
             for example, output in zip(batch, outputs):
                 prediction = task.extract(output)
                 rows.append(ResultRow(model.name, task.name, lang, method.name, example.id, prediction,

@@ -48,30 +48,31 @@ def load_model(
         dtype: weights dtype for Hub and folder models (the embedded model is always fp32).
         seed: weight seed of the tiny models.
     """
+    hf_model, tokenizer, name, bridge_id = load_hf(name_or_path, device, dtype, seed)
+    return wrap_hf_model(hf_model, tokenizer, name, bridge_id, device)
+
+
+def load_hf(
+    name_or_path: str, device: str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0
+) -> tuple[PreTrainedModel, Any, str, str]:
+    """The plain HF model and tokenizer behind ``name_or_path`` (no bridge), its mlsteer name,
+    and the id that picks the bridge adapter. Fine-tuning starts from here."""
     if name_or_path == EMBEDDED_NAME:
         hf_model, tokenizer = load_embedded_hf(device)
-        return wrap_hf_model(hf_model, tokenizer, EMBEDDED_NAME, BRIDGE_ID, device)
+        return hf_model, tokenizer, EMBEDDED_NAME, BRIDGE_ID
     if name_or_path in TINY_MODELS:
-        hf_model = tiny_hf_model(name_or_path, seed=seed)
-        return wrap_hf_model(hf_model, tiny_tokenizer(), name_or_path, name_or_path, device)
-    if Path(name_or_path).expanduser().is_dir():
-        return _load_pretrained(str(Path(name_or_path).expanduser()), device, dtype)
-    if "/" in name_or_path and not Path(name_or_path).suffix:
-        return _load_pretrained(name_or_path, device, dtype)
+        return tiny_hf_model(name_or_path, seed=seed).to(device), tiny_tokenizer(), name_or_path, name_or_path
+    path = Path(name_or_path).expanduser()
+    if path.is_dir() or ("/" in name_or_path and not path.suffix):
+        source = str(path) if path.is_dir() else name_or_path
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        hf_model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, attn_implementation="eager")
+        return hf_model.to(device).eval(), tokenizer, source, source
     raise UnknownModelError(
         f"unknown model {name_or_path!r}; use one of the built-in models "
         f"({', '.join(BUILTIN_MODELS)}), a local Hugging Face model folder, or a Hub id such "
         f"as {PAPER_MODELS[0]!r}"
     )
-
-
-def _load_pretrained(name_or_path: str, device: str, dtype: torch.dtype) -> SteerableModel:
-    """A Hub id or local folder through transformers (eager attention, as the bridge needs)."""
-    tokenizer = AutoTokenizer.from_pretrained(name_or_path)
-    hf_model = AutoModelForCausalLM.from_pretrained(
-        name_or_path, dtype=dtype, attn_implementation="eager"
-    )
-    return wrap_hf_model(hf_model.to(device).eval(), tokenizer, name_or_path, name_or_path, device)
 
 
 def wrap_hf_model(

@@ -1,0 +1,1 @@
+"""Training of whole models (the SFT baseline); steering vectors are learned in `mlsteer.learners`."""
