@@ -330,15 +330,17 @@ def package_version(name: str) -> str:
 
 
 def update_benchmarks_md(path: Path, section: str) -> None:
-    """Replace this script's section in ``path`` (or append it), keeping every other section."""
+    """Replace the section whose heading is ``section``'s first line in ``path`` (or append
+    it), keeping every other section; every bench script writes its own this way."""
+    heading = section.splitlines()[0]
     text = path.read_text() if path.exists() else INTRO
     if not text.endswith("\n"):
         text += "\n"
-    start = text.find(SECTION)
+    start = text.find(heading)
     if start == -1:
         text = text.rstrip("\n") + "\n\n" + section
     else:
-        nxt = text.find("\n## ", start + len(SECTION))
+        nxt = text.find("\n## ", start + len(heading))
         rest = text[nxt + 1 :] if nxt != -1 else ""
         text = text[:start] + section + ("\n" + rest if rest else "")
     path.write_text(text)
