@@ -187,7 +187,7 @@ def evaluate_command(
         _fail(error)
     for result in build_tables(store):
         if result.task in plan and result.model == model.name:
-            console.print(result.markdown() + "\n")
+            console.print(result.markdown() + "\n", soft_wrap=True)
 
 
 def parse_langs(specs: list[str], task: str) -> list[str]:
@@ -243,7 +243,7 @@ def table(run_dir: Path = typer.Argument(..., help="A run folder written by mlst
         _fail(MlsteerError(f"{run_dir} has no results.sqlite; run mlsteer eval --out {run_dir} first"))
     tables = build_tables(ResultStore(run_dir))
     for t in tables:
-        console.print(t.markdown() + "\n")
+        console.print(t.markdown() + "\n", soft_wrap=True)
     paths = export_tables(tables, run_dir)
     console.print("wrote " + ", ".join(str(p) for p in paths))
 
