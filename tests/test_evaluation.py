@@ -142,3 +142,41 @@ def test_killed_run_resumes_with_no_lost_or_duplicate_rows(tmp_path):
     subprocess.run([*command[:13], str(fresh), *command[14:]], env=env, check=True, capture_output=True, timeout=300)
     rows = lambda db: sorted(sqlite3.connect(db).execute("SELECT method, item_id, prediction FROM results"))  # noqa: E731
     assert rows(database) == rows(fresh / "results.sqlite")
+
+
+class _UpperCaser:
+    """A stand-in translator: records what it was asked, 'translates' by upper-casing."""
+
+    name = "upper"
+
+    def __init__(self):
+        self.calls = []
+
+    def translate(self, texts, source_lang):
+        self.calls.append(list(texts))
+        return [t.upper() for t in texts]
+
+
+def test_translate_test_translates_fields_and_caches(tiny_gemma, data_dir, tmp_path):
+    from mlsteer.evaluation.methods import TranslateTest
+    from mlsteer.evaluation.translation import CachedTranslator
+
+    task = XCOPA()
+    examples = task.load("sw", data_dir=data_dir, limit=3)
+    inner = _UpperCaser()
+    method = TranslateTest("oracle")
+    method.translator = CachedTranslator(inner, tmp_path / "cache.jsonl")
+    queries = method.queries(tiny_gemma, task, examples)
+    assert queries[0].context.startswith(examples[0].fields["premise"].upper().rstrip("."))
+    assert queries[0].context.endswith(("because", "therefore"))  # rendered with English connectors
+    again = CachedTranslator(inner, tmp_path / "cache.jsonl")  # a new run reads the cache file
+    method.translator = again
+    method.queries(tiny_gemma, task, examples)
+    assert len(inner.calls) == 1
+
+
+def test_self_translate_runs_end_to_end(tiny_gemma, data_dir, tmp_path):
+    store = evaluate(tiny_gemma, XCOPA(), ["sw"], parse_method("self_translate") + parse_method("xlt"), tmp_path / "run",
+                     limit=2, data_dir=data_dir, progress=False)
+    assert {r.method for r in store.rows()} == {"self_translate", "xlt"}
+    assert (tmp_path / "run" / "translations" / "self.jsonl").exists()

@@ -9,7 +9,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mlsteer.cli.options import DeviceOption, ModelOption, parse_layers
+from mlsteer.cli.options import (
+    CorpusOption,
+    DataDirOption,
+    DeviceOption,
+    LangOption,
+    ModelOption,
+    PairsOption,
+    SeedOption,
+    parse_layers,
+)
 from mlsteer.errors import MlsteerError
 
 app = typer.Typer(help="Steering vectors for multilingual LLMs.", no_args_is_help=True, add_completion=False)
@@ -102,13 +111,13 @@ def generate(
 def learn(
     method: str = typer.Option(..., "--method", help="bipo, mse, meandiff, pca or lstsq."),
     layer: str = typer.Option(..., "--layer", help="A layer, a list (4,6,8) or 'all' (closed-form learners)."),
-    lang: str = typer.Option(..., "--lang", help="Target language (ISO 639-1), e.g. sw."),
+    lang: str = LangOption,
     output: Path = typer.Option(..., "--output", "-o", help="Vector file to write (.safetensors)."),
-    corpus: str = typer.Option("tatoeba", help="tatoeba, msvamp or builtin."),
-    data_dir: Path | None = typer.Option(None, "--data-dir", help="Benchmark folder (else $MLSTEER_DATA, else the Hub)."),
-    n_pairs: int = typer.Option(1000, "--pairs", "-n", help="Pairs sampled from the corpus (the paper: 1000)."),
+    corpus: str = CorpusOption,
+    data_dir: Path | None = DataDirOption,
+    n_pairs: int = PairsOption,
     heldout: float = typer.Option(0.1, help="Fraction of pairs held out for the diagnostics."),
-    seed: int = typer.Option(0, help="Seed for sampling, splitting and training."),
+    seed: int = SeedOption,
     pooling: str = typer.Option("mean", help="Pooling of sentence activations: mean or last."),
     solver: str = typer.Option("closed", help="mse: closed (exact) or iterative (AdamW)."),
     paper_settings: bool = typer.Option(False, "--paper-settings", help="mse iterative: the paper's lr 1e-8 (barely moves v)."),
@@ -160,7 +169,7 @@ def evaluate_command(
     methods: list[str] = typer.Option(["basic"], "--method", help="Repeatable: basic, fewshot[:k], xlt, self_translate, translate_test[:oracle|nllb], steered:FILE@ALPHA."),
     out: Path = typer.Option(..., "--out", help="Run folder (results.sqlite; a rerun resumes)."),
     limit: int | None = typer.Option(None, help="Items per language (seeded sample)."),
-    data_dir: Path | None = typer.Option(None, "--data-dir", help="Benchmark folder (else $MLSTEER_DATA, else the Hub)."),
+    data_dir: Path | None = DataDirOption,
     seed: int = typer.Option(0, help="Seed for sampling items, shots and random controls."),
     controls: bool = typer.Option(True, help="Add negated and random controls to each steered method."),
     batch_size: int = typer.Option(8, help="Items per batch (a batch is written as one transaction)."),
@@ -206,15 +215,15 @@ def parse_langs(specs: list[str], task: str) -> list[str]:
 
 @app.command()
 def sft(
-    lang: str = typer.Option(..., "--lang", help="Target language (ISO 639-1)."),
+    lang: str = LangOption,
     output: Path = typer.Option(..., "--output", "-o", help="Folder for the fine-tuned model."),
-    corpus: str = typer.Option("tatoeba", help="tatoeba, msvamp or builtin."),
-    data_dir: Path | None = typer.Option(None, "--data-dir", help="Benchmark folder (else $MLSTEER_DATA, else the Hub)."),
-    n_pairs: int = typer.Option(1000, "--pairs", "-n", help="Pairs sampled from the corpus (same seed as mlsteer learn)."),
+    corpus: str = CorpusOption,
+    data_dir: Path | None = DataDirOption,
+    n_pairs: int = PairsOption,
     steps: int = typer.Option(60, help="Optimiser steps (the CPU budget; see mlsteer.training.sft)."),
     batch_size: int = typer.Option(8, help="Pairs per step."),
     lr: float = typer.Option(2e-5, help="AdamW learning rate."),
-    seed: int = typer.Option(0, help="Seed for sampling and training."),
+    seed: int = SeedOption,
     model_name: str = ModelOption,
 ) -> None:
     """Fine-tune the model on LANG-English pairs (the SFT baseline); evaluate it with sft:FOLDER."""

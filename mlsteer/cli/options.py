@@ -8,6 +8,11 @@ from mlsteer.models.embedded_gemma import EMBEDDED_NAME
 
 ModelOption = typer.Option(EMBEDDED_NAME, "--model", "-m", help="Built-in name, local HF folder or Hub id.")
 DeviceOption = typer.Option("cpu", "--device", help="cpu (default) or cuda.")
+LangOption = typer.Option(..., "--lang", help="Target language (ISO 639-1), e.g. sw.")
+CorpusOption = typer.Option("tatoeba", "--corpus", help="tatoeba, msvamp or builtin.")
+DataDirOption = typer.Option(None, "--data-dir", help="Benchmark folder (else $MLSTEER_DATA, else the Hub).")
+PairsOption = typer.Option(1000, "--pairs", "-n", help="Pairs sampled from the corpus (the paper: 1000).")
+SeedOption = typer.Option(0, "--seed", help="Seed for sampling, splitting and training.")
 
 
 def parse_layers(spec: str, n_layers: int) -> list[int]:

@@ -57,8 +57,37 @@ def check_compatible(
     model.check_layer(layer)
 
 
+class _AtOneLayer:
+    """What vectors and maps share: their hook, the compatibility check, one-entry files."""
+
+    layer: int
+    model_fingerprint: str
+    d_model: int
+
+    @property
+    def hook_name(self) -> str:
+        return f"blocks.{self.layer}.hook_resid_post"
+
+    def check_compatible(self, model: SteerableModel, allow_other_model: bool = False) -> None:
+        """Raise if this cannot be applied to ``model`` (see :func:`check_compatible`)."""
+        check_compatible(self.d_model, self.model_fingerprint, self.layer, model, allow_other_model)
+
+    def save(self, path) -> Any:
+        """Write this entry alone to ``path`` (.safetensors)."""
+        from mlsteer.steering.files import save_steering
+
+        return save_steering(path, [self])
+
+    @classmethod
+    def load(cls, path) -> Any:
+        """Read a one-entry file written by :meth:`save`, checked to hold this class."""
+        from mlsteer.steering.files import load_one
+
+        return load_one(path, cls)
+
+
 @dataclass(frozen=True)
-class SteeringVector:
+class SteeringVector(_AtOneLayer):
     """A vector added to ``blocks.{layer}.hook_resid_post``.
 
     Attributes:
@@ -95,10 +124,6 @@ class SteeringVector:
     @property
     def norm(self) -> float:
         return float(self.vector.norm())
-
-    @property
-    def hook_name(self) -> str:
-        return f"blocks.{self.layer}.hook_resid_post"
 
     def delta(self, alpha: float, relative: bool = False) -> Float[Tensor, " d_model"]:
         """What gets added: ``alpha·v``, or with ``relative`` ``alpha·resid_norm·v/|v|`` (alpha as
@@ -139,26 +164,10 @@ class SteeringVector:
         scaled = direction * (self.norm / direction.norm())
         return replace(self, vector=scaled, method=f"{self.method}:random{seed}")
 
-    def check_compatible(self, model: SteerableModel, allow_other_model: bool = False) -> None:
-        """Raise if this vector cannot be applied to ``model`` (see :func:`check_compatible`)."""
-        check_compatible(self.d_model, self.model_fingerprint, self.layer, model, allow_other_model)
-
-    def save(self, path) -> Any:
-        """Write this vector to ``path`` (.safetensors)."""
-        from mlsteer.steering.files import save_steering
-
-        return save_steering(path, [self])
-
-    @classmethod
-    def load(cls, path) -> SteeringVector:
-        """Read a one-vector file written by :meth:`save`."""
-        from mlsteer.steering.files import load_one
-
-        return load_one(path, cls)
 
 
 @dataclass(frozen=True)
-class SteeringMap:
+class SteeringMap(_AtOneLayer):
     """An affine map applied at one layer: ``h + alpha·(hW + b - h)`` (INCLINE's least squares).
 
     ``alpha = 1`` replaces ``h`` by its mapped image; smaller values interpolate.
@@ -187,10 +196,6 @@ class SteeringMap:
     def d_model(self) -> int:
         return int(self.bias.shape[0])
 
-    @property
-    def hook_name(self) -> str:
-        return f"blocks.{self.layer}.hook_resid_post"
-
     def prepare(self, alpha: float, relative: bool = False, device: str | torch.device = "cpu") -> Applier:
         """Validate ``alpha`` and return ``(resid, mask) -> resid + alpha·(resid W + b - resid)``
         at masked positions, with W and b already on ``device``."""
@@ -210,19 +215,6 @@ class SteeringMap:
         """``resid + alpha·(resid W + b - resid)`` at the positions in ``mask``."""
         return self.prepare(alpha, relative, resid.device)(resid, mask.to(resid.device))
 
-    def check_compatible(self, model: SteerableModel, allow_other_model: bool = False) -> None:
-        check_compatible(self.d_model, self.model_fingerprint, self.layer, model, allow_other_model)
-
-    def save(self, path) -> Any:
-        from mlsteer.steering.files import save_steering
-
-        return save_steering(path, [self])
-
-    @classmethod
-    def load(cls, path) -> SteeringMap:
-        from mlsteer.steering.files import load_one
-
-        return load_one(path, cls)
 
 
 Steering = SteeringVector | SteeringMap
