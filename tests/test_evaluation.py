@@ -180,3 +180,27 @@ def test_self_translate_runs_end_to_end(tiny_gemma, data_dir, tmp_path):
                      limit=2, data_dir=data_dir, progress=False)
     assert {r.method for r in store.rows()} == {"self_translate", "xlt"}
     assert (tmp_path / "run" / "translations" / "self.jsonl").exists()
+
+
+def test_nllb_translator_plumbing(monkeypatch):
+    """NLLBTranslator passes FLORES codes and reads translation_text (pipeline stubbed: the
+    600M weights are not available offline)."""
+    import transformers
+
+    from mlsteer.evaluation.translation import NLLBTranslator
+
+    seen = {}
+
+    def fake_pipeline(task, model, device):
+        seen.update(task=task, model=model)
+
+        def run(texts, src_lang, tgt_lang, batch_size):
+            seen.update(src=src_lang, tgt=tgt_lang)
+            return [{"translation_text": f"<{t}>"} for t in texts]
+
+        return run
+
+    monkeypatch.setattr(transformers, "pipeline", fake_pipeline)
+    translator = NLLBTranslator("some/local/nllb")
+    assert translator.translate(["Habari", "Asante"], "sw") == ["<Habari>", "<Asante>"]
+    assert seen == {"task": "translation", "model": "some/local/nllb", "src": "swh_Latn", "tgt": "eng_Latn"}
