@@ -15,7 +15,6 @@ from mlsteer.errors import IncompatibleVectorError, MlsteerError
 from mlsteer.evaluation.methods import FewShot, parse_method
 from mlsteer.evaluation.runner import evaluate
 from mlsteer.evaluation.scoring import score_choices, score_choices_loop
-from mlsteer.evaluation.store import ResultStore
 from mlsteer.evaluation.table import build_tables, export_tables
 from mlsteer.evaluation.tasks.xcopa import XCOPA
 from mlsteer.steering import SteeringVector

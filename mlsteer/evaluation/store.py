@@ -11,7 +11,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +84,3 @@ class ResultStore:
 
     def close(self) -> None:
         self.connection.close()
-
-
-def row_dict(row: ResultRow) -> dict[str, Any]:
-    return asdict(row)
