@@ -26,8 +26,10 @@ test: install  ## unit tests (tiny models) and integration tests (embedded Gemma
 test-fast: install  ## unit tests only
 	$(BIN)/python -m pytest -q -m "not integration"
 
-bench: install  ## speed benchmarks; results go to BENCHMARKS.md
-	$(BIN)/python bench/bench_foundation.py --out BENCHMARKS.md
+bench: install  ## speed benchmarks (~10 min on 2 cores); results go to BENCHMARKS.md
+	cd bench && ../$(BIN)/python bench_foundation.py
+	cd bench && ../$(BIN)/python bench_bipo.py
+	cd bench && ../$(BIN)/python bench_scoring.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache runs

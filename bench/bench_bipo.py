@@ -51,8 +51,10 @@ import torch.nn.functional as F
 from bench_foundation import (
     Ratio,
     Waiter,
+    add_run_args,
     cpu_model,
     cpu_seconds,
+    default_data_dir,
     fmt_ms,
     interleaved,
     markdown_table,
@@ -394,7 +396,9 @@ def main() -> int:
     parser.add_argument(
         "--warmup", type=int, default=3, help="untimed steps per variant first (default 3)"
     )
-    parser.add_argument("--data-dir", default="/work/shared/data", help="folder holding tatoeba/")
+    parser.add_argument(
+        "--data-dir", default=default_data_dir(), help="folder holding tatoeba/"
+    )
     parser.add_argument("--lang", default="sw")
     parser.add_argument(
         "--triples",
@@ -405,24 +409,7 @@ def main() -> int:
     parser.add_argument(
         "--profile-steps", type=int, default=5, help="profiled steps per variant (0 skips)"
     )
-    parser.add_argument(
-        "--out",
-        default=str(Path(__file__).resolve().parent.parent / "BENCHMARKS.md"),
-        help="Markdown file whose BiPO section is (re)written; '' to only print",
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--quiet-below",
-        type=float,
-        default=0.5,
-        help="a repeat is quiet when other processes used under this many cores (default 0.5)",
-    )
-    parser.add_argument(
-        "--max-wait", type=float, default=30.0, help="seconds in all to wait for quiet"
-    )
-    parser.add_argument(
-        "--max-seconds", type=float, default=150.0, help="budget of the timed loop (default 150)"
-    )
+    add_run_args(parser, "BiPO", max_seconds=150.0)
     args = parser.parse_args()
     if args.repeats < 3:
         parser.error("--repeats must be at least 3")

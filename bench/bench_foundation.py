@@ -346,6 +346,42 @@ def update_benchmarks_md(path: Path, section: str) -> None:
     path.write_text(text)
 
 
+def add_run_args(parser: argparse.ArgumentParser, section: str, max_seconds: float) -> None:
+    """The options every bench script shares: output file, seed, quiet detection, budget."""
+    parser.add_argument(
+        "--out",
+        default=str(Path(__file__).resolve().parent.parent / "BENCHMARKS.md"),
+        help=f"Markdown file whose {section} section is (re)written; '' to only print",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--quiet-below",
+        type=float,
+        default=0.5,
+        help="a repeat counts as quiet when other processes used under this many cores during "
+        "each of its calls (default 0.5)",
+    )
+    parser.add_argument(
+        "--max-wait",
+        type=float,
+        default=30.0,
+        help="seconds in all to wait for other processes to go quiet before repeats (default 30)",
+    )
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=max_seconds,
+        help="time budget of the timed part; on a loaded machine benchmarks stop repeating early "
+        f"(each keeps at least 3 repeats) to stay near it (default {max_seconds:g})",
+    )
+
+
+def default_data_dir() -> str | None:
+    """``$MLSTEER_DATA``, else ``../shared/data`` beside the checkout if it exists."""
+    beside = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+    return os.environ.get("MLSTEER_DATA") or (str(beside) if beside.is_dir() else None)
+
+
 def markdown_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -366,32 +402,7 @@ def main() -> int:
     parser.add_argument(
         "--warmup", type=int, default=3, help="untimed calls per variant first (default 3)"
     )
-    parser.add_argument(
-        "--out",
-        default=str(Path(__file__).resolve().parent.parent / "BENCHMARKS.md"),
-        help="Markdown file whose Foundation section is (re)written; '' to only print",
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--quiet-below",
-        type=float,
-        default=0.5,
-        help="a repeat counts as quiet when other processes used under this many cores during "
-        "each of its calls (default 0.5)",
-    )
-    parser.add_argument(
-        "--max-wait",
-        type=float,
-        default=30.0,
-        help="seconds in all to wait for other processes to go quiet before repeats (default 30)",
-    )
-    parser.add_argument(
-        "--max-seconds",
-        type=float,
-        default=240.0,
-        help="time budget of the whole run; on a loaded machine benchmarks stop repeating early "
-        "(each keeps at least 3 repeats) to stay near it (default 240)",
-    )
+    add_run_args(parser, "Foundation", max_seconds=240.0)
     args = parser.parse_args()
     if args.repeats < 3:
         parser.error("--repeats must be at least 3")

@@ -23,7 +23,18 @@ from pathlib import Path
 
 import torch
 
-from bench_foundation import Ratio, Waiter, cpu_model, interleaved, median, quiet_repeats, timed, update_benchmarks_md
+from bench_foundation import (
+    Ratio,
+    Waiter,
+    add_run_args,
+    cpu_model,
+    default_data_dir,
+    interleaved,
+    median,
+    quiet_repeats,
+    timed,
+    update_benchmarks_md,
+)
 from mlsteer.evaluation.scoring import score_choices, score_choices_loop
 from mlsteer.evaluation.tasks import get_task
 from mlsteer.models import load_model
@@ -34,12 +45,12 @@ SECTION = "## Multiple-choice scoring (issue 4)"
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--data-dir", default=default_data_dir(), help="folder holding xcopa/")
     parser.add_argument("--lang", default="sw")
     parser.add_argument("--items", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=32, help="option sequences per forward")
-    parser.add_argument("--out", default="BENCHMARKS.md")
+    add_run_args(parser, "scoring", max_seconds=600.0)
     args = parser.parse_args()
     started = time.time()
     model = load_model("gemma-3-270m")
@@ -60,16 +71,16 @@ def main() -> int:
             score_choices(model, queries, batch_size=args.batch_size)
             return time.perf_counter() - start
 
-    waiter = Waiter(budget=30, threshold=0.5)
+    waiter = Waiter(budget=args.max_wait, threshold=args.quiet_below)
     samples = interleaved(
         {
             "loop": timed(lambda: score_choices_loop(model, queries)),
             "batched": timed(lambda: score_choices(model, queries, batch_size=args.batch_size)),
             "steered": run_steered,
         },
-        repeats=args.repeats, warmup=1, desc="scoring", waiter=waiter, seconds=600,
+        repeats=args.repeats, warmup=1, desc="scoring", waiter=waiter, seconds=args.max_seconds,
     )
-    quiet = quiet_repeats(samples, 0.5)
+    quiet = quiet_repeats(samples, args.quiet_below)
     used = quiet if len(quiet) >= 3 else list(range(len(samples["loop"])))
     speedup = Ratio.of(samples, "loop", "batched", used, seed=0)
     steered = Ratio.of(samples, "steered", "batched", used, seed=1)
