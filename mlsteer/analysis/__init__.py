@@ -1,0 +1,1 @@
+"""Analyses: pure functions over cached activations or stored results (no model access)."""

@@ -1,0 +1,1 @@
+"""Plotly figures of analysis results; building only, no file export."""
