@@ -1,3 +1,5 @@
+import json
+
 import torch
 from typer.testing import CliRunner
 
@@ -107,3 +109,25 @@ def test_sft_then_evaluate_it_as_a_method(tmp_path):
                                  "-m", "tiny-gemma3", "--method", "basic", "--method", f"sft:{folder}"])
     assert result.exit_code == 0, result.output
     assert "| sft:sft_es |" in result.output
+
+
+def test_similarity_and_lens_commands_write_data_and_offline_figures(tmp_path, tiny_gemma):
+    from tests.test_data import SWAHILI
+
+    data = tmp_path / "data" / "tatoeba"
+    data.mkdir(parents=True)
+    (data / "tatoeba.swh-eng.swh").write_text("".join(t + "\n" for _, t in SWAHILI), encoding="utf-8")
+    (data / "tatoeba.swh-eng.eng").write_text("".join(e + "\n" for e, _ in SWAHILI), encoding="utf-8")
+    vector = SteeringVector(torch.randn(64, generator=torch.Generator().manual_seed(0)) * 3, 1, "t", tiny_gemma.fingerprint)
+    path = vector.save(tmp_path / "sw.safetensors")
+    common = ["--langs", "sw", "--data-dir", str(tmp_path / "data"), "-m", "tiny-gemma3"]
+    result = runner.invoke(app, ["similarity", "--out", str(tmp_path / "run"), *common])
+    assert result.exit_code == 0, result.output
+    sim = json.loads((tmp_path / "run" / "similarity.json").read_text())
+    assert sim["langs"] == ["sw"] and len(sim["values"][0]) == 4
+    result = runner.invoke(app, ["lens", "--out", str(tmp_path / "run"), "--vector", f"sw={path}", "--k", "3", *common])
+    assert result.exit_code == 0, result.output
+    lens = json.loads((tmp_path / "run" / "lens_sw.json").read_text())
+    assert set(lens["conditions"]) == {"base", "steered (alpha 1)"} and len(lens["conditions"]["base"]) == 4
+    html = (tmp_path / "run" / "lens_sw.html").read_text()
+    assert '<script src="http' not in html and len(html) > 1_000_000  # plotly.js inlined: opens offline

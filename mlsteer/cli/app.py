@@ -243,6 +243,55 @@ def sft(
 
 
 @app.command()
+def similarity(
+    langs: str = typer.Option(..., "--langs", help="Comma-separated language codes (Tatoeba)."),
+    out: Path = typer.Option(..., "--out", help="Folder for similarity.json and similarity.html."),
+    data_dir: Path | None = DataDirOption,
+    n_pairs: int = typer.Option(100, "--pairs", "-n", help="Sentence pairs per language."),
+    center: bool = typer.Option(False, help="Subtract the shared mean per layer before the cosine."),
+    seed: int = SeedOption,
+    model_name: str = ModelOption,
+    device: str = DeviceOption,
+) -> None:
+    """Similarity of each language's activations to English per layer (the paper's Figure 2)."""
+    from mlsteer.models import load_model
+    from mlsteer.pipeline.analyses import run_similarity
+
+    try:
+        model = load_model(model_name, device=device)
+        path = run_similarity(model, [c.strip() for c in langs.split(",") if c.strip()], out, data_dir, n_pairs, seed, center)
+    except MlsteerError as error:
+        _fail(error)
+    console.print(f"wrote {path}")
+
+
+@app.command()
+def lens(
+    langs: str = typer.Option(..., "--langs", help="Comma-separated language codes (Tatoeba sentences)."),
+    out: Path = typer.Option(..., "--out", help="Folder for lens_{lang}.json and .html."),
+    vector: list[str] = typer.Option([], "--vector", help="Repeatable LANG=FILE: also show the lens steered by FILE."),
+    alpha: float = typer.Option(1.0, help="Multiplier of the vectors."),
+    data_dir: Path | None = DataDirOption,
+    n_texts: int = typer.Option(20, "--texts", help="Sentences per language."),
+    k: int = typer.Option(10, help="Top-k tokens per layer."),
+    seed: int = SeedOption,
+    model_name: str = ModelOption,
+    device: str = DeviceOption,
+) -> None:
+    """Which language each layer thinks in: logit-lens language distribution, base vs steered."""
+    from mlsteer.models import load_model
+    from mlsteer.pipeline.analyses import run_lens
+
+    vectors = dict(item.split("=", 1) for item in vector if "=" in item)
+    try:
+        model = load_model(model_name, device=device)
+        paths = run_lens(model, [c.strip() for c in langs.split(",") if c.strip()], out, vectors, data_dir, n_texts, k, alpha, seed)
+    except MlsteerError as error:
+        _fail(error)
+    console.print("wrote " + ", ".join(str(p) for p in paths))
+
+
+@app.command()
 def table(run_dir: Path = typer.Argument(..., help="A run folder written by mlsteer eval.")) -> None:
     """Print the paper-style tables of a run and export table.md / .csv / .json."""
     from mlsteer.evaluation.store import ResultStore
