@@ -63,17 +63,21 @@ def test_steering_changes_scores(tiny_gemma, data_dir):
     assert plain[0].logprobs != pytest.approx(steered[0].logprobs, abs=1e-3)
 
 
-def test_fewshot_never_leaks_the_evaluated_item(tiny_gemma, data_dir):
+def test_fewshot_never_leaks_the_evaluated_item_and_stays_in_language(tiny_gemma, data_dir):
     task = XCOPA()
     method = FewShot(k=5)
-    method.setup(tiny_gemma, task, "sw", data_dir, 0, data_dir)
+    for lang in ("sw", "it"):  # set up for several languages first, as the runner does
+        method.setup(tiny_gemma, task, lang, data_dir, 0, data_dir)
+    pool = method.pools[("xcopa", "sw")]
     # evaluate the few-shot pool itself: every item must be left out of its own shots
-    for example in method.pool:
-        shots = method.shots(example)
+    for example in pool:
+        shots = method.shots(task, example)
         assert len(shots) == 5 and example.id not in {s.id for s in shots}
+        assert {s.lang for s in shots} == {"sw"}
         query = method.queries(tiny_gemma, task, [example])[0]
         assert query.context.count(example.fields["premise"].rstrip(".")) == 1
-    assert method.shots(method.pool[0]) == method.shots(method.pool[0])  # seeded
+        assert "it premise" not in query.context
+    assert method.shots(task, pool[0]) == method.shots(task, pool[0])  # seeded
 
 
 def test_run_table_and_resume_without_duplicates(tiny_gemma, data_dir, tmp_path):

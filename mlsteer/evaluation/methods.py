@@ -67,24 +67,27 @@ class FewShot(Method):
     def __init__(self, k: int = 5) -> None:
         self.k = k
         self.name = f"fewshot{k}" if k != 5 else "fewshot"
-        self.pool: list[Example] = []
+        self.pools: dict[tuple[str, str], list[Example]] = {}  # (task, language) -> shot pool
         self.seed = 0
 
     def setup(self, model, task, lang, data_dir, seed, run_dir):
-        self.pool = task.load(lang, split=task.fewshot_split, data_dir=data_dir)
+        pool = task.load(lang, split=task.fewshot_split, data_dir=data_dir)
+        self.pools[(task.name, lang)] = pool
         self.seed = seed
-        if len(self.pool) < self.k + 1:
-            raise MlsteerError(f"{task.name} {lang} has {len(self.pool)} few-shot examples; {self.k} shots need {self.k + 1}")
+        if len(pool) < self.k + 1:
+            raise MlsteerError(f"{task.name} {lang} has {len(pool)} few-shot examples; {self.k} shots need {self.k + 1}")
 
-    def shots(self, example: Example) -> list[Example]:
-        """k pool items, never the evaluated one (same id or same text), seeded per item."""
-        candidates = [p for p in self.pool if p.id != example.id and dict(p.fields) != dict(example.fields)]
+    def shots(self, task: Task, example: Example) -> list[Example]:
+        """k pool items of the example's task and language, never the evaluated one (same id
+        or same text), seeded per item."""
+        pool = self.pools[(task.name, example.lang)]
+        candidates = [p for p in pool if p.id != example.id and dict(p.fields) != dict(example.fields)]
         return random.Random(f"{self.seed}:{example.id}").sample(candidates, self.k)
 
     def queries(self, model, task, examples):
         out = []
         for example in examples:
-            shots = "\n\n".join(task.render(s).context + task.answer_text(s) for s in self.shots(example))
+            shots = "\n\n".join(task.render(s).context + task.answer_text(s) for s in self.shots(task, example))
             query = task.render(example)
             out.append(Query(f"{shots}\n\n{query.context}", query.continuations))
         return out
