@@ -78,12 +78,14 @@ def learn_from_corpus(
     train, heldout = split_pairs(pairs, heldout_fraction, seed)
     train_hash = hash_texts(train.english + train.target)
     options = dict(options or {})
-    texts = list(train.target + train.english + (heldout.target + heldout.english if heldout else ()))
-    acts = cache_activations(model, texts, layers, pooling=pooling, progress=progress)
-    n = len(train)
+    # BiPO trains from token-level residuals (encode_preferences), so its train pairs need no
+    # pooled activations; only the held-out ones are cached for the cosine diagnostic.
+    n = 0 if method == "bipo" else len(train)
+    texts = list(train.target + train.english)[: 2 * n] + list(heldout.target + heldout.english if heldout else ())
+    acts = cache_activations(model, texts, layers, pooling=pooling, progress=progress) if texts else None
     results = []
     for column, layer in enumerate(layers):
-        source, goal = acts[:n, column], acts[n : 2 * n, column]
+        source, goal = (acts[:n, column], acts[n : 2 * n, column]) if n else (None, None)
         held = (acts[2 * n : 2 * n + len(heldout), column], acts[2 * n + len(heldout) :, column]) if heldout else None
         common = dict(layer=layer, model_fingerprint=model.fingerprint, train_hash=train_hash, heldout=held, seed=seed)
         if method == "bipo":
