@@ -125,9 +125,15 @@ def test_similarity_and_lens_commands_write_data_and_offline_figures(tmp_path, t
     assert result.exit_code == 0, result.output
     sim = json.loads((tmp_path / "run" / "similarity.json").read_text())
     assert sim["langs"] == ["sw"] and len(sim["values"][0]) == 4
-    result = runner.invoke(app, ["lens", "--out", str(tmp_path / "run"), "--vector", f"sw={path}", "--k", "3", *common])
+    distances = json.loads((tmp_path / "run" / "distances_L2.json").read_text())
+    assert distances["langs"] == ["en", "sw"] and distances["distance"][0][1] > 0
+    sft = runner.invoke(app, ["sft", "--lang", "sw", "-o", str(tmp_path / "sft"), "--steps", "1", "--batch-size", "2", "-n", "3",
+                              "--data-dir", str(tmp_path / "data"), "-m", "tiny-gemma3"])
+    assert sft.exit_code == 0, sft.output
+    result = runner.invoke(app, ["lens", "--out", str(tmp_path / "run"), "--vector", f"sw={path}", "--sft", f"sw={tmp_path / 'sft'}",
+                                 "--k", "3", *common])
     assert result.exit_code == 0, result.output
     lens = json.loads((tmp_path / "run" / "lens_sw.json").read_text())
-    assert set(lens["conditions"]) == {"base", "steered (alpha 1)"} and len(lens["conditions"]["base"]) == 4
+    assert set(lens["conditions"]) == {"base", "steered (alpha 1)", "SFT"} and len(lens["conditions"]["base"]) == 4
     html = (tmp_path / "run" / "lens_sw.html").read_text()
     assert '<script src="http' not in html and len(html) > 1_000_000  # plotly.js inlined: opens offline

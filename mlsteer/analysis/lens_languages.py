@@ -17,6 +17,7 @@ from torch import Tensor
 
 from mlsteer.activations.lens import LensTopK
 from mlsteer.analysis.scripts import script_languages
+from mlsteer.langid import DEFAULT_TOKEN_DETECTOR, get_detector
 
 Detector = Callable[[str], str | None]  # text -> ISO 639-1 code, or None when unsure
 _MARKERS = ("▁", "Ġ", "Ċ")  # SentencePiece / byte-level BPE space and newline markers
@@ -39,6 +40,20 @@ def token_language(token: str, detect: Detector | None = None) -> str | None:
         return None
     guess = detect(text)
     return guess if guess in candidates else None
+
+
+def script_restricted_detector(name: str = DEFAULT_TOKEN_DETECTOR) -> Detector:
+    """A token detector that only chooses among the languages the token's script allows
+    (lingua by default: on single words it beats langdetect, 81% vs 63% on the project's
+    labelled word list; ``bench/token_langid.py``)."""
+
+    def detect(text: str) -> str | None:
+        candidates = script_languages(text)
+        if len(candidates) <= 1:
+            return candidates[0] if candidates else None
+        return get_detector(name, candidates)(text)
+
+    return detect
 
 
 def language_distribution(

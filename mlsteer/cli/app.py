@@ -1,4 +1,4 @@
-"""Typer app: ``mlsteer info | cache | generate | demo``."""
+"""Typer app: ``mlsteer info | cache | generate | learn | eval | sft | similarity | lens | wendler | pca | sweep | transfer | pivot | table | report | demo``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,10 @@ from rich.console import Console
 from rich.table import Table
 
 from mlsteer.cli.options import (
+    ChoiceTaskOption,
+    LearnerOption,
+    LimitOption,
+    TrainPairsOption,
     CorpusOption,
     DataDirOption,
     DeviceOption,
@@ -17,6 +21,9 @@ from mlsteer.cli.options import (
     ModelOption,
     PairsOption,
     SeedOption,
+    parse_assignments,
+    parse_codes,
+    parse_floats,
     parse_layers,
 )
 from mlsteer.errors import MlsteerError
@@ -168,7 +175,7 @@ def evaluate_command(
     langs: list[str] = typer.Option(..., "--langs", help="Codes for every task (sw,zh), or per task (xnli=sw,zh,es); repeatable."),
     methods: list[str] = typer.Option(["basic"], "--method", help="Repeatable: basic, fewshot[:k], xlt, self_translate, translate_test[:oracle|nllb], steered:FILE@ALPHA."),
     out: Path = typer.Option(..., "--out", help="Run folder (results.sqlite; a rerun resumes)."),
-    limit: int | None = typer.Option(None, help="Items per language (seeded sample)."),
+    limit: int | None = LimitOption,
     data_dir: Path | None = DataDirOption,
     seed: int = typer.Option(0, help="Seed for sampling items, shots and random controls."),
     controls: bool = typer.Option(True, help="Add negated and random controls to each steered method."),
@@ -259,7 +266,7 @@ def similarity(
 
     try:
         model = load_model(model_name, device=device)
-        path = run_similarity(model, [c.strip() for c in langs.split(",") if c.strip()], out, data_dir, n_pairs, seed, center)
+        path = run_similarity(model, parse_codes(langs), out, data_dir, n_pairs, seed, center)
     except MlsteerError as error:
         _fail(error)
     console.print(f"wrote {path}")
@@ -271,24 +278,175 @@ def lens(
     out: Path = typer.Option(..., "--out", help="Folder for lens_{lang}.json and .html."),
     vector: list[str] = typer.Option([], "--vector", help="Repeatable LANG=FILE: also show the lens steered by FILE."),
     alpha: float = typer.Option(1.0, help="Multiplier of the vectors."),
+    sft_model: list[str] = typer.Option([], "--sft", help="Repeatable LANG=FOLDER: also show a model made by mlsteer sft."),
     data_dir: Path | None = DataDirOption,
     n_texts: int = typer.Option(20, "--texts", help="Sentences per language."),
     k: int = typer.Option(10, help="Top-k tokens per layer."),
+    detector: str = typer.Option("lingua", help="Token language detector for Latin/Han tokens: lingua or langdetect."),
     seed: int = SeedOption,
     model_name: str = ModelOption,
     device: str = DeviceOption,
 ) -> None:
-    """Which language each layer thinks in: logit-lens language distribution, base vs steered."""
+    """Which language each layer thinks in: logit-lens language distribution, base vs steered vs SFT."""
     from mlsteer.models import load_model
     from mlsteer.pipeline.analyses import run_lens
 
-    vectors = dict(item.split("=", 1) for item in vector if "=" in item)
+    vectors = parse_assignments(vector, "--vector")
     try:
         model = load_model(model_name, device=device)
-        paths = run_lens(model, [c.strip() for c in langs.split(",") if c.strip()], out, vectors, data_dir, n_texts, k, alpha, seed)
+        sft = {lang: load_model(folder, device=device) for lang, folder in parse_assignments(sft_model, "--sft").items()}
+        paths = run_lens(model, parse_codes(langs), out, vectors, data_dir, n_texts, k, alpha, seed, sft=sft, detector=detector)
     except MlsteerError as error:
         _fail(error)
     console.print("wrote " + ", ".join(str(p) for p in paths))
+
+
+@app.command()
+def wendler(
+    langs: str = typer.Option(..., "--langs", help="Target languages of the word-translation prompts."),
+    out: Path = typer.Option(..., "--out", help="Folder for wendler_{lang}.json and figures."),
+    vector: list[str] = typer.Option([], "--vector", help="Repeatable LANG=FILE: also measure steered by FILE."),
+    sft_model: list[str] = typer.Option([], "--sft", help="Repeatable LANG=FOLDER: also measure a model made by mlsteer sft."),
+    alpha: float = typer.Option(1.0, help="Multiplier of the vectors."),
+    source: str = typer.Option("fr", help="Source language of the prompts (de when the target is fr)."),
+    shots: int = typer.Option(4, help="Solved translations before each query."),
+    seed: int = SeedOption,
+    model_name: str = ModelOption,
+    device: str = DeviceOption,
+) -> None:
+    """Latent English (Wendler et al. 2024): lens mass on the English vs the target answer per layer."""
+    from mlsteer.models import load_model
+    from mlsteer.pipeline.wendler import run_wendler
+
+    try:
+        model = load_model(model_name, device=device)
+        sft = {lang: load_model(folder, device=device) for lang, folder in parse_assignments(sft_model, "--sft").items()}
+        paths = run_wendler(model, parse_codes(langs), out, parse_assignments(vector, "--vector"), alpha, source, shots, seed, sft=sft)
+    except MlsteerError as error:
+        _fail(error)
+    console.print("wrote " + ", ".join(str(p) for p in paths))
+
+
+@app.command()
+def pca(
+    langs: str = typer.Option(..., "--langs", help="Comma-separated language codes."),
+    out: Path = typer.Option(..., "--out", help="Folder for pca.json and the figure."),
+    layer: int = typer.Option(..., "--layer", help="Layer whose pooled activations are projected."),
+    task: str = typer.Option("xcopa", "--task", help="Task whose prompts are the evaluation side."),
+    corpus: str = CorpusOption,
+    n: int = typer.Option(100, "-n", help="Texts per side and language."),
+    data_dir: Path | None = DataDirOption,
+    seed: int = SeedOption,
+    model_name: str = ModelOption,
+    device: str = DeviceOption,
+) -> None:
+    """Training corpus vs evaluation prompts in a 2-D PCA of activations (the paper's Figure 8)."""
+    from mlsteer.models import load_model
+    from mlsteer.pipeline.distribution import run_train_test_pca
+
+    try:
+        model = load_model(model_name, device=device)
+        path = run_train_test_pca(model, parse_codes(langs), out, layer, task, corpus, data_dir, n, seed)
+    except MlsteerError as error:
+        _fail(error)
+    console.print(f"wrote {path}")
+
+
+@app.command()
+def sweep(
+    task: str = ChoiceTaskOption,
+    langs: str = typer.Option(..., "--langs", help="Comma-separated language codes."),
+    out: Path = typer.Option(..., "--out", help="Run folder (vectors, validation/ and test/ stores, sweep_TASK.*)."),
+    layers: str = typer.Option("all", "--layers", "-l", help="e.g. all, 2-16:2 or 4,6,8."),
+    alphas: str = typer.Option("1", "--alphas", help="Comma-separated multipliers, e.g. 0.5,1,2."),
+    learner: str = LearnerOption,
+    corpus: str = CorpusOption,
+    n_pairs: int = TrainPairsOption,
+    limit: int | None = LimitOption,
+    test_grid: bool = typer.Option(True, help="Also evaluate every cell on test (for the figure only; the choice ignores it)."),
+    data_dir: Path | None = DataDirOption,
+    seed: int = SeedOption,
+    model_name: str = ModelOption,
+    device: str = DeviceOption,
+) -> None:
+    """Layer sensitivity: choose layer and alpha on validation, report on test with controls."""
+    from mlsteer.models import load_model
+    from mlsteer.pipeline.sweep import run_sweep, sweep_markdown
+
+    try:
+        model = load_model(model_name, device=device)
+        results = run_sweep(model, task, parse_codes(langs), out, parse_layers(layers, model.n_layers), parse_floats(alphas),
+                            learner, corpus, n_pairs, limit, data_dir, seed, test_grid)
+    except MlsteerError as error:
+        _fail(error)
+    console.print(sweep_markdown(results, task, model.name, learner), soft_wrap=True)
+    console.print(f"wrote {out / f'sweep_{task}.html'}")
+
+
+@app.command()
+def transfer(
+    task: str = ChoiceTaskOption,
+    targets: str = typer.Option(..., "--targets", help="Languages to apply every vector to, e.g. sw,zh,es,en."),
+    out: Path = typer.Option(..., "--out", help="Folder for results.sqlite and transfer_TASK.*."),
+    sweep_dir: Path | None = typer.Option(None, "--from-sweep", help="Use each language's choice from this sweep folder."),
+    vector: list[str] = typer.Option([], "--vector", help="Repeatable LANG=FILE (with --layer/--alpha) instead of a sweep."),
+    layer: int | None = typer.Option(None, "--layer", help="Layer for --vector files."),
+    alpha: float = typer.Option(1.0, help="Multiplier for --vector files."),
+    limit: int | None = LimitOption,
+    data_dir: Path | None = DataDirOption,
+    seed: int = SeedOption,
+    model_name: str = ModelOption,
+    device: str = DeviceOption,
+) -> None:
+    """Cross-language transfer: each language's vector on every target language (Figure 3, Table 4)."""
+    from mlsteer.models import load_model
+    from mlsteer.pipeline.sweep import VectorChoice, load_choices
+    from mlsteer.pipeline.transfer import run_transfer
+
+    try:
+        if sweep_dir is not None:
+            choices = load_choices(sweep_dir, task)
+        elif vector and layer is not None:
+            choices = {lang: VectorChoice(Path(path), layer, alpha) for lang, _, path in (v.partition("=") for v in vector)}
+        else:
+            raise MlsteerError("name the vectors: --from-sweep RUN_DIR, or --vector LANG=FILE ... with --layer")
+        model = load_model(model_name, device=device)
+        matrix = run_transfer(model, task, choices, parse_codes(targets), out, limit, data_dir, seed)
+    except MlsteerError as error:
+        _fail(error)
+    console.print(matrix.markdown(), soft_wrap=True)
+    console.print(f"wrote {out / f'transfer_{task}.html'}")
+
+
+@app.command()
+def pivot(
+    task: str = ChoiceTaskOption,
+    langs: str = typer.Option(..., "--langs", help="Languages whose items are evaluated."),
+    out: Path = typer.Option(..., "--out", help="Folder for vectors/, results.sqlite and pivot_TASK.*."),
+    layer: int = typer.Option(..., "--layer", help="Layer to learn and steer at."),
+    pivots: str = typer.Option("en,es,fr,de", "--pivots", help="Goal languages of the vectors."),
+    alpha: float = typer.Option(1.0, help="Multiplier of the vectors."),
+    learner: str = LearnerOption,
+    corpus: str = typer.Option("msvamp", "--corpus", help="A multi-parallel corpus (msvamp) to join pairs on English."),
+    n_pairs: int = TrainPairsOption,
+    limit: int | None = LimitOption,
+    data_dir: Path | None = DataDirOption,
+    seed: int = SeedOption,
+    model_name: str = ModelOption,
+    device: str = DeviceOption,
+) -> None:
+    """Pivot languages: vectors toward es/fr/de instead of English (the paper's Table 3)."""
+    from mlsteer.models import load_model
+    from mlsteer.pipeline.transfer import run_pivot
+
+    try:
+        model = load_model(model_name, device=device)
+        matrix = run_pivot(model, task, parse_codes(langs), parse_codes(pivots), out, layer, alpha, learner, corpus,
+                           n_pairs, limit, data_dir, seed)
+    except MlsteerError as error:
+        _fail(error)
+    console.print(matrix.markdown("vector"), soft_wrap=True)
+    console.print(f"wrote {out / f'pivot_{task}.html'}")
 
 
 @app.command()
@@ -323,3 +481,24 @@ def demo(
     except MlsteerError as error:
         _fail(error)
 
+
+
+@app.command()
+def report(
+    run_dir: Path = typer.Argument(..., help="A run folder (mlsteer eval, similarity, lens, sweep, transfer)."),
+    out: Path | None = typer.Option(None, "--out", help="Where to write the page (default RUN_DIR/report.html)."),
+    exports: bool = typer.Option(True, "--exports/--no-exports", help="Also write RUN_DIR/exports/{figure}.png and .svg."),
+) -> None:
+    """One offline HTML page of a run: summary.md, result tables and every figure; PNG/SVG exports."""
+    from mlsteer.report import build_report
+
+    try:
+        paths = build_report(run_dir, out, exports=exports)
+    except MlsteerError as error:
+        _fail(error)
+    for reason in dict.fromkeys(paths.skipped.values()):
+        count = sum(1 for r in paths.skipped.values() if r == reason)
+        console.print(f"[yellow]warning:[/yellow] {count} export(s) not written: {reason}", soft_wrap=True)
+    console.print(f"wrote {paths.html} ({len(paths.figures)} figures, {paths.tables} tables)", soft_wrap=True)
+    if paths.exports:
+        console.print(f"exported {len(paths.exports)} images to {paths.exports[0].parent}", soft_wrap=True)

@@ -13,21 +13,49 @@ CorpusOption = typer.Option("tatoeba", "--corpus", help="tatoeba, msvamp or buil
 DataDirOption = typer.Option(None, "--data-dir", help="Benchmark folder (else $MLSTEER_DATA, else the Hub).")
 PairsOption = typer.Option(1000, "--pairs", "-n", help="Pairs sampled from the corpus (the paper: 1000).")
 SeedOption = typer.Option(0, "--seed", help="Seed for sampling, splitting and training.")
+ChoiceTaskOption = typer.Option(..., "--task", help="A multiple-choice task: xcopa, xnli, m_mmlu, m3exam.")
+LimitOption = typer.Option(None, "--limit", help="Items per language (and split), a seeded sample.")
+LearnerOption = typer.Option("mse", "--learner", help="mse, meandiff, pca or bipo (bipo: one training run per layer).")
+TrainPairsOption = typer.Option(200, "--pairs", "-n", help="Training pairs per vector.")
 
 
 def parse_layers(spec: str, n_layers: int) -> list[int]:
-    """``"6"``, ``"4,6,8"``, ``"2-5"`` or ``"all"`` -> layer indices."""
+    """``"6"``, ``"4,6,8"``, ``"2-5"``, ``"0-17:2"`` (every second) or ``"all"`` -> layer indices."""
     if spec.strip() == "all":
         return list(range(n_layers))
     layers: list[int] = []
     for part in spec.split(","):
-        part = part.strip()
+        part, _, step = part.strip().partition(":")
         try:
             if "-" in part[1:]:
                 low, high = part.split("-", 1)
-                layers.extend(range(int(low), int(high) + 1))
+                layers.extend(range(int(low), int(high) + 1, int(step or 1)))
             else:
                 layers.append(int(part))
         except ValueError:
-            raise typer.BadParameter(f"cannot read layers {spec!r}; write e.g. 6, 4,6,8, 2-5 or all") from None
+            raise typer.BadParameter(f"cannot read layers {spec!r}; write e.g. 6, 4,6,8, 2-5, 0-17:2 or all") from None
     return layers
+
+
+def parse_codes(spec: str) -> list[str]:
+    """``"sw, zh,es"`` -> ``["sw", "zh", "es"]``."""
+    return [code.strip() for code in spec.split(",") if code.strip()]
+
+
+def parse_floats(spec: str) -> list[float]:
+    """``"0.5,1,2"`` -> ``[0.5, 1.0, 2.0]``."""
+    try:
+        return [float(value) for value in parse_codes(spec)]
+    except ValueError:
+        raise typer.BadParameter(f"cannot read numbers {spec!r}; write e.g. 0.5,1,2") from None
+
+
+def parse_assignments(items: list[str], option: str) -> dict[str, str]:
+    """Repeated ``LANG=VALUE`` options -> ``{lang: value}``."""
+    pairs = {}
+    for item in items:
+        lang, sep, value = item.partition("=")
+        if not sep or not lang.strip() or not value.strip():
+            raise typer.BadParameter(f"{option} {item!r}: write LANG=VALUE, e.g. {option} sw=runs/sw.safetensors")
+        pairs[lang.strip()] = value.strip()
+    return pairs

@@ -15,7 +15,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlsteer.data.pairs import ParallelPairs
+from mlsteer.data.pairs import ParallelPairs, join_on_english
 from mlsteer.errors import EmptyInputError, MlsteerError
 from mlsteer.languages import check_languages, get_language
 from mlsteer.paths import data_dir as resolve_data_dir
@@ -69,12 +69,19 @@ def read_msvamp_rows(data_dir: str | os.PathLike, lang: str) -> list[MathRow]:
 
 
 def load_pairs(
-    corpus: str, lang: str, data_dir: str | os.PathLike | None = None, n: int | None = None, seed: int = 0
+    corpus: str, lang: str, data_dir: str | os.PathLike | None = None, n: int | None = None, seed: int = 0,
+    goal: str = "en",
 ) -> ParallelPairs:
     """``n`` seeded-sampled (English, ``lang``) pairs of ``corpus`` (all when ``n`` is None).
 
     Reads local files when a data folder is given or ``$MLSTEER_DATA`` is set, else the Hub.
+    ``goal`` other than ``en``: (``goal``, ``lang``) pairs joined on their shared English side
+    (:func:`~mlsteer.data.pairs.join_on_english`; MSVAMP is fully parallel, Tatoeba barely).
     """
+    if goal != "en":
+        if goal == lang:
+            raise MlsteerError(f"goal language {goal!r} equals the source language; pick another pivot")
+        return sample_pairs(join_on_english(load_pairs(corpus, lang, data_dir), load_pairs(corpus, goal, data_dir)), n, seed)
     if corpus not in CORPORA:
         raise MlsteerError(f"unknown corpus {corpus!r}; use one of: {', '.join(CORPORA)}")
     check_languages([lang], TATOEBA_LANGS if corpus == "tatoeba" else MSVAMP_LANGS, "Tatoeba" if corpus == "tatoeba" else "MSVAMP")
@@ -97,8 +104,7 @@ def sample_pairs(pairs: ParallelPairs, n: int | None, seed: int = 0) -> Parallel
         return pairs
     if n <= 0:
         raise EmptyInputError(f"asked for {n} pairs; ask for at least 1")
-    chosen = sorted(random.Random(seed).sample(range(len(pairs)), n))
-    return ParallelPairs(pairs.lang, tuple(pairs.english[i] for i in chosen), tuple(pairs.target[i] for i in chosen))
+    return pairs.subset(sorted(random.Random(seed).sample(range(len(pairs)), n)))
 
 
 def _read_text(path: Path) -> str:

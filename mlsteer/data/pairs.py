@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from importlib.resources import files
 from pathlib import Path
 
@@ -12,23 +13,43 @@ from mlsteer.errors import EmptyInputError, MlsteerError
 
 @dataclass(frozen=True)
 class ParallelPairs:
-    """Aligned English and target-language texts (``english[i]`` translates ``target[i]``)."""
+    """Aligned English and target-language texts (``english[i]`` translates ``target[i]``).
+
+    For pivot-language vectors (the paper's Table 3) the goal side is another language:
+    ``goal`` names it and ``english`` then holds its texts.
+    """
 
     lang: str
     english: tuple[str, ...]
     target: tuple[str, ...]
+    goal: str = "en"
 
     def __post_init__(self) -> None:
         if len(self.english) != len(self.target):
             raise MlsteerError(
-                f"{len(self.english)} English texts but {len(self.target)} {self.lang} texts; "
+                f"{len(self.english)} {'English' if self.goal == 'en' else self.goal} texts but {len(self.target)} {self.lang} texts; "
                 "pairs must be aligned one to one: pass lists of equal length"
             )
         if not self.english:
-            raise EmptyInputError(f"no {self.lang}-English pairs; pass at least one pair")
+            raise EmptyInputError(f"no {self.lang}-{self.goal} pairs; pass at least one pair")
 
     def __len__(self) -> int:
         return len(self.english)
+
+    def subset(self, indices: Sequence[int]) -> ParallelPairs:
+        """The pairs at ``indices``, in that order."""
+        return replace(self, english=tuple(self.english[i] for i in indices), target=tuple(self.target[i] for i in indices))
+
+
+def join_on_english(source: ParallelPairs, goal: ParallelPairs) -> ParallelPairs:
+    """(``source.lang``, ``goal.lang``) pairs from two English-pivoted corpora: sentences whose
+    English sides are identical are translations of each other. The goal side lands in
+    ``english`` with ``goal`` set (pivot-language vectors)."""
+    goal_text = {english: target for english, target in zip(goal.english, goal.target)}
+    kept = [(goal_text[e], t) for e, t in zip(source.english, source.target) if e in goal_text]
+    if not kept:
+        raise EmptyInputError(f"the {source.lang} and {goal.lang} corpora share no English sentence; use a multi-parallel corpus (msvamp)")
+    return ParallelPairs(source.lang, tuple(g for g, _ in kept), tuple(t for _, t in kept), goal=goal.lang)
 
 
 def read_tsv_pairs(path: str | os.PathLike, lang: str) -> ParallelPairs:

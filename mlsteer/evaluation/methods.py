@@ -173,13 +173,15 @@ class SelfTranslate(TranslateTest):
 
 class Steered(Method):
     """Apply a vector (or a per-language vector map) while scoring; ``control`` picks the
-    vector itself, its negation, or a random vector of the same norm (seeded)."""
+    vector itself, its negation, or a random vector of the same norm (seeded). ``layer`` keeps
+    only that entry of a multi-layer file; ``label`` replaces the file stem in the name."""
 
-    def __init__(self, source: str, alpha: float, control: str = "") -> None:
+    def __init__(self, source: str, alpha: float, control: str = "", layer: int | None = None, label: str = "") -> None:
         if control not in ("", "negated", "random"):
             raise MlsteerError(f"unknown control {control!r}; use negated or random")
-        self.source, self.alpha, self.control = Path(source), alpha, control
-        self.name = f"steered:{self.source.stem}@{alpha:g}" + (f":{control}" if control else "")
+        self.source, self.alpha, self.control, self.layer = Path(source), alpha, control, layer
+        at = f"/L{layer}" if layer is not None else ""
+        self.name = f"steered:{label or self.source.stem}{at}@{alpha:g}" + (f":{control}" if control else "")
         self.items: dict[str, list] = {}
         self.seed = 0
 
@@ -189,6 +191,12 @@ class Steered(Method):
             have = sorted(p.stem for p in self.source.glob("*.safetensors"))
             raise MlsteerError(f"vector folder {self.source} has no {lang}.safetensors; it has: {', '.join(have) or 'none'}")
         items = load_steering(path)
+        if self.layer is not None:  # one entry of a multi-layer file (layer sweeps)
+            chosen = [item for item in items if item.layer == self.layer]
+            if not chosen:
+                have = ", ".join(str(item.layer) for item in items)
+                raise MlsteerError(f"{path} has no entry for layer {self.layer}; it has layers {have}")
+            items = chosen
         for item in items:
             item.check_compatible(model)  # another model's vector: refused before anything is written
         if self.control == "negated":

@@ -31,14 +31,16 @@ def evaluate(
     batch_size: int = 8,
     max_new_tokens: int = 128,
     progress: bool = True,
+    split: str | None = None,
 ) -> ResultStore:
     """Evaluate every (language, method) pair; resumes from what ``run_dir`` already holds.
 
     Everything that can fail on bad input (unknown language, missing files, a vector for
     another model) is checked for all languages and methods before the first row is written.
+    ``split`` defaults to the task's test split (sweeps choose on ``task.fewshot_split``).
     """
     run_dir = Path(run_dir)
-    examples = {lang: task.load(lang, data_dir=data_dir, limit=limit, seed=seed) for lang in langs}
+    examples = {lang: task.load(lang, split=split, data_dir=data_dir, limit=limit, seed=seed) for lang in langs}
     for lang in langs:
         for method in methods:
             method.setup(model, task, lang, data_dir, seed, run_dir)

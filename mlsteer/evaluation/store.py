@@ -70,6 +70,13 @@ class ResultStore:
             self.connection.executemany("INSERT OR IGNORE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", values)
             return self.connection.total_changes - before
 
+    def correctness(self, model: str, task: str, lang: str, method: str) -> dict[str, bool]:
+        """item id -> correct, for paired comparisons (:mod:`mlsteer.analysis.paired`)."""
+        cursor = self.connection.execute(
+            "SELECT item_id, correct FROM results WHERE model=? AND task=? AND lang=? AND method=?", (model, task, lang, method)
+        )
+        return {item: bool(correct) for item, correct in cursor}
+
     def rows(self, **where: Any) -> list[ResultRow]:
         names = [f.name for f in fields(ResultRow)]
         clause = " AND ".join(f"{k}=?" for k in where) or "1"

@@ -8,23 +8,19 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import torch
+
 from mlsteer.activations import cache_activations
 from mlsteer.activations.lens import logit_lens_topk
-from mlsteer.analysis.lens_languages import language_distribution
-from mlsteer.analysis.similarity import similarity_by_language
+from mlsteer.analysis.lens_languages import language_distribution, script_restricted_detector
+from mlsteer.analysis.similarity import language_distance_matrix, similarity_by_language
 from mlsteer.data.corpora import load_pairs
-from mlsteer.langid import detect_language
+from mlsteer.langid import DEFAULT_TOKEN_DETECTOR
 from mlsteer.models.wrapper import SteerableModel
+from mlsteer.plots.io import save_figure
 from mlsteer.plots.lens import language_distribution_figure
-from mlsteer.plots.similarity import similarity_heatmap
-from mlsteer.steering import load_steering, steer
-
-
-def write_figure(figure, path: Path) -> Path:
-    """HTML with plotly.js inlined, so the file opens with no network."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.write_html(str(path), include_plotlyjs=True, full_html=True)
-    return path
+from mlsteer.plots.similarity import distance_matrix_figure, similarity_heatmap
+from mlsteer.pipeline.conditions import conditions
 
 
 def run_similarity(
@@ -43,34 +39,41 @@ def run_similarity(
     out.mkdir(parents=True, exist_ok=True)
     name = "similarity_centered" if center else "similarity"
     (out / f"{name}.json").write_text(json.dumps(result.to_dict(), indent=1))
-    return write_figure(similarity_heatmap(result), out / f"{name}.html")
-
-
-def _detector(text: str) -> str | None:
-    code = detect_language(text)
-    return "zh" if code.startswith("zh") else (None if code == "unknown" else code)
+    # distances between languages' mean activations at a middle layer, English included; the mean
+    # over languages is removed first, else the shared component makes every pair look alike
+    middle = layers[len(layers) // 2]
+    means = {"en": torch.cat([english for _, english in pairs.values()])[:, middle].mean(0)}
+    means |= {lang: target[:, middle].mean(0) for lang, (target, _) in pairs.items()}
+    shared = torch.stack(list(means.values())).mean(0)
+    names, matrix = language_distance_matrix({lang: mean - shared for lang, mean in means.items()})
+    (out / f"distances_L{middle}.json").write_text(json.dumps({"layer": middle, "langs": names, "distance": matrix.tolist()}, indent=1))
+    save_figure(distance_matrix_figure(names, matrix), out, f"{name}_distances_L{middle}")
+    return save_figure(similarity_heatmap(result), out, name)
 
 
 def run_lens(
     model: SteerableModel, langs: Sequence[str], out: str | os.PathLike, vectors: Mapping[str, str] | None = None,
     data_dir=None, n_texts: int = 20, k: int = 10, alpha: float = 1.0, seed: int = 0, progress: bool = True,
+    sft: Mapping[str, SteerableModel] | None = None, detector: str = DEFAULT_TOKEN_DETECTOR,
 ) -> list[Path]:
     """Figures 5/6: the lens's language distribution per layer for each language's Tatoeba
-    sentences, base and (where ``vectors[lang]`` names a file) steered."""
+    sentences, base, steered (where ``vectors[lang]`` names a file) and fine-tuned (where
+    ``sft[lang]`` is a model made by ``mlsteer sft``): the design's SFT-vs-steering figure.
+    Latin and Han tokens are placed by ``detector`` among their script's languages."""
+    detect = script_restricted_detector(detector)
     layers = list(range(model.n_layers))
     out = Path(out)
     paths = []
     for lang in langs:
         texts = list(load_pairs("tatoeba", lang, data_dir, n=n_texts, seed=seed).target)
         shown = ["en", lang]
-        conditions = {"base": language_distribution(logit_lens_topk(model, texts, layers, k, progress=progress), shown, _detector)}
-        if vectors and lang in vectors:
-            with steer(model, load_steering(vectors[lang]), alpha=alpha):
-                lens = logit_lens_topk(model, texts, layers, k, progress=progress)
-            conditions[f"steered (alpha {alpha:g})"] = language_distribution(lens, shown, _detector)
-        data = {name: values.tolist() for name, values in conditions.items()}
+        results = {}
+        for name, runner, active in conditions(model, lang, vectors, alpha, sft):
+            with active:
+                results[name] = language_distribution(logit_lens_topk(runner, texts, layers, k, progress=progress), shown, detect)
+        data = {name: values.tolist() for name, values in results.items()}
         out.mkdir(parents=True, exist_ok=True)
-        (out / f"lens_{lang}.json").write_text(json.dumps({"layers": layers, "langs": shown + ["other"], "k": k, "conditions": data}, indent=1))
+        (out / f"lens_{lang}.json").write_text(json.dumps({"layers": layers, "langs": shown + ["other"], "k": k, "detector": detector, "conditions": data}, indent=1))
         title = f"Logit lens on {len(texts)} {lang} sentences (top-{k} tokens at the last position)"
-        paths.append(write_figure(language_distribution_figure(conditions, layers, shown, title), out / f"lens_{lang}.html"))
+        paths.append(save_figure(language_distribution_figure(results, layers, shown, title), out, f"lens_{lang}"))
     return paths

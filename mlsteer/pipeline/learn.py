@@ -41,11 +41,7 @@ def split_pairs(pairs: ParallelPairs, heldout_fraction: float, seed: int) -> tup
     order = list(range(len(pairs)))
     random.Random(seed + 1).shuffle(order)
     held, train = sorted(order[:n_heldout]), sorted(order[n_heldout:])
-
-    def take(rows: list[int]) -> ParallelPairs:
-        return ParallelPairs(pairs.lang, tuple(pairs.english[i] for i in rows), tuple(pairs.target[i] for i in rows))
-
-    return take(train), take(held)
+    return pairs.subset(train), pairs.subset(held)
 
 
 def learn_from_corpus(
@@ -61,11 +57,13 @@ def learn_from_corpus(
     pooling: str = "mean",
     options: dict[str, Any] | None = None,
     progress: bool = True,
+    goal: str = "en",
 ) -> list[LearnResult]:
     """Learn a ``method`` vector (or map) for ``lang`` at each of ``layers``.
 
     ``options`` go to the learner (e.g. ``solver``/``config`` for mse, ``ridge`` for lstsq,
-    ``config`` (a :class:`BipoConfig`) for bipo).
+    ``config`` (a :class:`BipoConfig`) for bipo). ``goal`` other than ``en`` learns a vector
+    toward a pivot language (Table 3) from pairs joined on their English side.
     """
     if method not in METHODS:
         raise MlsteerError(f"unknown learner {method!r}; use one of: {', '.join(METHODS)}")
@@ -74,7 +72,9 @@ def learn_from_corpus(
     layers = check_layers(model, layers)
     if method == "bipo" and len(layers) > 1:
         raise MlsteerError("bipo trains one layer per run; pass one --layer (all-layer mode is for closed-form learners)")
-    pairs = builtin_pairs(lang) if corpus == "builtin" else load_pairs(corpus, lang, data_dir, n=n_pairs, seed=seed)
+    if corpus == "builtin" and goal != "en":
+        raise MlsteerError("the built-in pairs are English-X only; learn pivot vectors from msvamp or tatoeba")
+    pairs = builtin_pairs(lang) if corpus == "builtin" else load_pairs(corpus, lang, data_dir, n=n_pairs, seed=seed, goal=goal)
     train, heldout = split_pairs(pairs, heldout_fraction, seed)
     train_hash = hash_texts(train.english + train.target)
     options = dict(options or {})
@@ -99,7 +99,7 @@ def learn_from_corpus(
             )
         else:
             result = get_learner(method)(source, goal, **common, **options)
-        info = {**result.steering.info, "lang": lang, "goal": "en", "corpus": corpus, "pooling": pooling,
+        info = {**result.steering.info, "lang": lang, "goal": goal, "corpus": corpus, "pooling": pooling,
                 "heldout_cosine_before": result.diagnostics.heldout_cosine_before,
                 "heldout_cosine_after": result.diagnostics.heldout_cosine_after}
         results.append(LearnResult(replace(result.steering, info=info), result.diagnostics))

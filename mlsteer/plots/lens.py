@@ -13,7 +13,7 @@ from torch import Tensor
 from mlsteer.languages import LANGUAGES
 
 _OTHER_COLOUR = "#c8c8c8"
-_PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
 
 def language_distribution_figure(
@@ -24,7 +24,7 @@ def language_distribution_figure(
     conditions = list(distributions)
     figure = make_subplots(rows=1, cols=len(conditions), shared_yaxes=True, subplot_titles=conditions)
     names = [LANGUAGES[code].name if code in LANGUAGES else code for code in langs] + ["other"]
-    colours = [_PALETTE[i % len(_PALETTE)] for i in range(len(langs))] + [_OTHER_COLOUR]
+    colours = [PALETTE[i % len(PALETTE)] for i in range(len(langs))] + [_OTHER_COLOUR]
     for col, condition in enumerate(conditions, start=1):
         values = distributions[condition]
         for j, (name, colour) in enumerate(zip(names, colours)):

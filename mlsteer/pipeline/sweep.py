@@ -1,0 +1,142 @@
+"""``mlsteer sweep``: learn a vector per layer, evaluate steering at every (layer, alpha) on the
+task's validation split, choose there, and report the choice on the test split next to its
+negated and random controls (the paper's Figure 7, chosen honestly).
+
+Everything lands in the run folder as it is produced and a rerun resumes:
+``vectors/{lang}_{learner}.safetensors`` (one entry per layer), ``validation/results.sqlite``,
+``test/results.sqlite``, then ``sweep_{task}.json``, ``sweep_{task}.md`` and the figure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from jaxtyping import Bool
+from torch import Tensor
+
+from mlsteer.activations.collect import check_layers
+from mlsteer.analysis.paired import align
+from mlsteer.analysis.sweep import CONTROLS, LanguageSweep, choose_cell, summarise_sweep
+from mlsteer.evaluation.methods import Basic, Method, Steered
+from mlsteer.evaluation.runner import evaluate
+from mlsteer.evaluation.store import ResultStore
+from mlsteer.evaluation.tasks import get_task
+from mlsteer.evaluation.tasks.base import Task
+from mlsteer.errors import MlsteerError
+from mlsteer.models.wrapper import SteerableModel
+from mlsteer.pipeline.learn import learn_from_corpus, save_results
+from mlsteer.plots.io import save_figure
+from mlsteer.plots.sweep import sweep_figure
+from mlsteer.steering import load_steering
+
+
+@dataclass(frozen=True)
+class VectorChoice:
+    """Which entry of which vector file to apply, and how strongly."""
+
+    path: Path
+    layer: int
+    alpha: float
+
+
+def learn_layers(
+    model: SteerableModel, lang: str, layers: Sequence[int], learner: str, folder: Path, corpus: str, data_dir,
+    n_pairs: int | None, seed: int, options: Mapping[str, Any] | None = None, goal: str = "en", progress: bool = True,
+) -> Path:
+    """``folder/{lang}_{learner}.safetensors`` with one entry per layer; reused when it holds them all."""
+    name = f"{lang}_{learner}" if goal == "en" else f"{lang}_to_{goal}_{learner}"
+    path = folder / f"{name}.safetensors"
+    if path.is_file() and set(layers) <= {item.layer for item in load_steering(path)}:
+        return path
+    per_call = [list(layers)] if learner != "bipo" else [[layer] for layer in layers]  # bipo: one layer per run
+    results = []
+    for chunk in per_call:
+        results += learn_from_corpus(model, learner, chunk, lang, corpus=corpus, data_dir=data_dir, n_pairs=n_pairs,
+                                     seed=seed, options=dict(options or {}), progress=progress, goal=goal)
+    return save_results(path, results)
+
+
+def steered_methods(choice: VectorChoice, label: str, controls: Sequence[str] = ("vector",)) -> dict[str, Method]:
+    """The vector at one (layer, alpha) and any of its controls, by control name."""
+    return {c: Steered(str(choice.path), choice.alpha, "" if c == "vector" else c, layer=choice.layer, label=label) for c in controls}
+
+
+def correctness(store: ResultStore, model: SteerableModel, task: Task, lang: str, methods: Mapping[Any, Method]):
+    """Per-item correctness of ``methods`` (keys kept) and ``basic``, aligned on the same items."""
+    runs = {key: store.correctness(model.name, task.name, lang, m.name) for key, m in methods.items()}
+    runs["basic"] = store.correctness(model.name, task.name, lang, Basic.name)
+    _, aligned = align(runs, require="basic")
+    return aligned
+
+
+def run_sweep(
+    model: SteerableModel, task_name: str, langs: Sequence[str], out: str | os.PathLike, layers: Sequence[int],
+    alphas: Sequence[float] = (1.0,), learner: str = "mse", corpus: str = "tatoeba", n_pairs: int | None = 200,
+    limit: int | None = None, data_dir=None, seed: int = 0, test_grid: bool = True, batch_size: int = 8,
+    options: Mapping[str, Any] | None = None, progress: bool = True,
+) -> list[LanguageSweep]:
+    """Sweep ``layers`` x ``alphas`` for each language; returns (and writes) one result per language."""
+    task, layers, out = get_task(task_name), check_layers(model, layers), Path(out)
+    common = dict(limit=limit, data_dir=data_dir, seed=seed, batch_size=batch_size, progress=progress)
+    sweeps = []
+    for lang in langs:
+        task.load(lang, split=task.fewshot_split, data_dir=data_dir, limit=1)  # bad language/files: fail before learning
+        path = learn_layers(model, lang, layers, learner, out / "vectors", corpus, data_dir, n_pairs, seed, options, progress=progress)
+        label = path.stem
+        grid = {(layer, alpha): steered_methods(VectorChoice(path, layer, alpha), label)["vector"] for layer in layers for alpha in alphas}
+        store = evaluate(model, task, [lang], [Basic(), *grid.values()], out / "validation", split=task.fewshot_split, **common)
+        validation = correctness(store, model, task, lang, grid)
+        layer, alpha = choose_cell(_grid(validation, layers, alphas), layers, alphas)
+        at_choice = steered_methods(VectorChoice(path, layer, alpha), label, CONTROLS)
+        test_methods = {**(grid if test_grid else {}), **at_choice}
+        store = evaluate(model, task, [lang], [Basic(), *test_methods.values()], out / "test", **common)
+        test = correctness(store, model, task, lang, test_methods)
+        sweeps.append(summarise_sweep(
+            lang, layers, alphas, _grid(validation, layers, alphas), validation["basic"], {c: test[c] for c in CONTROLS},
+            test["basic"], _grid(test, layers, alphas) if test_grid else None,
+        ))
+        _write(sweeps, out, task.name, model.name, learner)  # after every language: a killed run keeps the finished ones
+    return sweeps
+
+
+def _grid(runs: Mapping[Any, Tensor], layers: Sequence[int], alphas: Sequence[float]) -> Bool[Tensor, "layer alpha item"]:
+    return torch.stack([torch.stack([runs[(layer, alpha)] for alpha in alphas]) for layer in layers])
+
+
+def sweep_markdown(sweeps: Sequence[LanguageSweep], task: str, model: str, learner: str) -> str:
+    lines = [f"**{task}** on {model}, {learner} vectors: layer and alpha chosen on validation, reported on test "
+             "(accuracy %, Δ vs unsteered ± paired SE)", "",
+             "| lang | layer | alpha | validation (basic) | test basic | vector | negated | random |", "|---" * 8 + "|"]
+    for s in sweeps:
+        layer, alpha = s.chosen
+        val = s.validation[s.layers.index(layer), s.alphas.index(alpha)]
+        lines.append(f"| {s.lang} | {layer} | {alpha:g} | {100 * float(val):.1f} ({100 * s.basic_validation:.1f}) | "
+                     f"{100 * s.basic_test:.1f} | " + " | ".join(str(s.test[c]) for c in CONTROLS) + " |")
+    return "\n".join(lines)
+
+
+def _write(sweeps: Sequence[LanguageSweep], out: Path, task: str, model: str, learner: str) -> None:
+    name = f"sweep_{task}"
+    (out / f"{name}.json").write_text(json.dumps({"task": task, "model": model, "learner": learner,
+                                                  "languages": [s.to_dict() for s in sweeps]}, indent=1))
+    (out / f"{name}.md").write_text(sweep_markdown(sweeps, task, model, learner) + "\n", encoding="utf-8")
+    save_figure(sweep_figure(sweeps, f"Layer sensitivity on {task} ({learner} vectors; star: chosen on validation)"), out, name)
+
+
+def load_choices(sweep_dir: str | os.PathLike, task: str) -> dict[str, VectorChoice]:
+    """Each language's chosen (vector file, layer, alpha) from a finished sweep."""
+    sweep_dir = Path(sweep_dir)
+    path = sweep_dir / f"sweep_{task}.json"
+    if not path.is_file():
+        raise MlsteerError(f"{sweep_dir} has no sweep_{task}.json; run mlsteer sweep --task {task} --out {sweep_dir} first")
+    data = json.loads(path.read_text())
+    return {
+        s["lang"]: VectorChoice(sweep_dir / "vectors" / f"{s['lang']}_{data['learner']}.safetensors", s["chosen"]["layer"], s["chosen"]["alpha"])
+        for s in data["languages"]
+    }
