@@ -193,3 +193,12 @@ def test_js_error_recorder_catches_errors(report, tmp_path):
     dom = _chromium("--dump-dom", broken.as_uri(), tmp=tmp_path)
     errors = re.search(r'<pre id="mlsteer-js-errors"[^>]*>(.*?)</pre>', dom.stdout, re.S)
     assert errors is not None and "bad thing" in errors.group(1) and "undefinedFunction" in errors.group(1)
+
+
+def test_same_figure_name_in_two_folders_keeps_both(tmp_path):
+    from mlsteer.plots.io import load_figures
+
+    for folder in ("lens", "lens_sft"):
+        save_figure(go.Figure(go.Bar(x=[1], y=[1])), tmp_path / folder, "lens_sw")
+    save_figure(go.Figure(go.Bar(x=[1], y=[2])), tmp_path, "lens_sw")
+    assert sorted(load_figures(tmp_path)) == ["lens-lens_sw", "lens_sft-lens_sw", "lens_sw"]

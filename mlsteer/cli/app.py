@@ -389,6 +389,7 @@ def transfer(
     targets: str = typer.Option(..., "--targets", help="Languages to apply every vector to, e.g. sw,zh,es,en."),
     out: Path = typer.Option(..., "--out", help="Folder for results.sqlite and transfer_TASK.*."),
     sweep_dir: Path | None = typer.Option(None, "--from-sweep", help="Use each language's choice from this sweep folder."),
+    sweep_task: str | None = typer.Option(None, "--sweep-task", help="Task the sweep chose on (default --task), e.g. xcopa choices applied to xnli en."),
     vector: list[str] = typer.Option([], "--vector", help="Repeatable LANG=FILE (with --layer/--alpha) instead of a sweep."),
     layer: int | None = typer.Option(None, "--layer", help="Layer for --vector files."),
     alpha: float = typer.Option(1.0, help="Multiplier for --vector files."),
@@ -405,9 +406,9 @@ def transfer(
 
     try:
         if sweep_dir is not None:
-            choices = load_choices(sweep_dir, task)
+            choices = load_choices(sweep_dir, sweep_task or task)
         elif vector and layer is not None:
-            choices = {lang: VectorChoice(Path(path), layer, alpha) for lang, _, path in (v.partition("=") for v in vector)}
+            choices = {lang: VectorChoice(Path(path), layer, alpha) for lang, path in parse_assignments(vector, "--vector").items()}
         else:
             raise MlsteerError("name the vectors: --from-sweep RUN_DIR, or --vector LANG=FILE ... with --layer")
         model = load_model(model_name, device=device)

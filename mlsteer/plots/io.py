@@ -8,6 +8,7 @@ report re-renders without the model).
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -27,6 +28,15 @@ def save_figure(figure: go.Figure, run_dir: str | os.PathLike, name: str) -> Pat
 
 
 def load_figures(run_dir: str | os.PathLike) -> dict[str, go.Figure]:
-    """Every figure saved under ``run_dir`` (searched recursively), by name, sorted."""
-    found = sorted(Path(run_dir).rglob(f"{FIGURES}/*.json"))
-    return {path.stem: pio.from_json(path.read_text(encoding="utf-8")) for path in found}
+    """Every figure saved under ``run_dir`` (searched recursively), by name, sorted. A name
+    saved in several sub-folders (``lens/lens_sw``, ``lens_sft/lens_sw``) is prefixed with its
+    folder (``lens_sft-lens_sw``) so none hides another."""
+    run_dir = Path(run_dir)
+    found = sorted(run_dir.rglob(f"{FIGURES}/*.json"))
+    stems = Counter(path.stem for path in found)
+
+    def name(path: Path) -> str:
+        folder = path.parent.parent.relative_to(run_dir)
+        return path.stem if stems[path.stem] == 1 or folder == Path(".") else "-".join([*folder.parts, path.stem])
+
+    return {name(path): pio.from_json(path.read_text(encoding="utf-8")) for path in found}

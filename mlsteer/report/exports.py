@@ -35,8 +35,9 @@ def export_figures(
     except ImportError as error:
         return [], {str(path): f"kaleido is not installed ({error}); pip install 'kaleido>=1'" for _, path, _ in specs}
     out_dir.mkdir(parents=True, exist_ok=True)
-    for _, path, _ in specs:  # a stale image from an earlier report must not pass for a new one
-        path.unlink(missing_ok=True)
+    for fmt in formats:  # a stale image from an earlier report must not pass for a new one
+        for path in out_dir.glob(f"*.{fmt}"):
+            path.unlink()
     reason = None
     try:
         figs = [figure for figure, _, _ in specs]
