@@ -20,7 +20,7 @@ LAYER = 1
 def split(tiny_gemma):
     triples = triples_from_parallel(builtin_pairs("es"))
     train = encode_preferences(tiny_gemma, triples[:16], LAYER, progress=False)
-    heldout = encode_preferences(tiny_gemma, triples[16:], LAYER, progress=False)
+    heldout = encode_preferences(tiny_gemma, triples[16:32], LAYER, progress=False)
     return train, heldout
 
 

@@ -214,7 +214,8 @@ def data(tmp_path) -> Path:
 # --------------------------------------------------------------------------- every task
 
 def test_registry_has_every_builder():
-    assert set(TASKS) == set(BUILDERS) == {"xcopa", "xnli", "mgsm", "m_mmlu", "m3exam"}
+    # every task read from a benchmark folder has a fixture builder; cloze ships its own data
+    assert set(TASKS) - {"cloze"} == set(BUILDERS) == {"xcopa", "xnli", "mgsm", "m_mmlu", "m3exam"}
     assert all(get_task(name).name == name for name in TASKS)
 
 

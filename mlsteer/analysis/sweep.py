@@ -27,6 +27,21 @@ def accuracy_grid(correct: Bool[Tensor, "layer alpha item"]) -> Float[Tensor, "l
     return correct.float().mean(-1)
 
 
+def shared_cell(grids: Sequence[Float[Tensor, "layer alpha"]], layers: Sequence[int], alphas: Sequence[float]) -> tuple[int, float]:
+    """One (layer, alpha) for all languages: the best mean validation accuracy over their grids
+    (for languages the validation task lacks; still chosen on validation data only)."""
+    if not grids:
+        raise MlsteerError("no validation grids to average; sweep at least one language")
+    mean = torch.stack([g.float() for g in grids]).mean(0)
+    return _argmax_cell(mean, layers, alphas)
+
+
+def _argmax_cell(grid: Float[Tensor, "layer alpha"], layers: Sequence[int], alphas: Sequence[float]) -> tuple[int, float]:
+    flat = grid.flatten()
+    best = int(torch.nonzero(flat == flat.max())[0])  # first maximum in (layer, alpha) order
+    return layers[best // len(alphas)], alphas[best % len(alphas)]
+
+
 def choose_cell(
     validation: Bool[Tensor, "layer alpha item"], layers: Sequence[int], alphas: Sequence[float]
 ) -> tuple[int, float]:
@@ -35,9 +50,7 @@ def choose_cell(
         raise MlsteerError(f"validation grid is {tuple(validation.shape[:2])} but there are {len(layers)} layers x {len(alphas)} alphas")
     if validation.shape[-1] == 0:
         raise MlsteerError("no validation items; the sweep chooses on validation data, so give it some")
-    flat = accuracy_grid(validation).flatten()
-    best = int(torch.nonzero(flat == flat.max())[0])  # first maximum in (layer, alpha) order
-    return layers[best // len(alphas)], alphas[best % len(alphas)]
+    return _argmax_cell(accuracy_grid(validation), layers, alphas)
 
 
 @dataclass(frozen=True)
@@ -50,8 +63,8 @@ class LanguageSweep:
     validation: Float[Tensor, "layer alpha"]
     basic_validation: float
     chosen: tuple[int, float]
-    test: dict[str, Comparison]  # "vector" / "negated" / "random" at the chosen cell, vs basic
-    basic_test: float
+    test: dict[str, Comparison]  # "vector" / "negated" / "random" at the chosen cell, vs basic (empty: not run)
+    basic_test: float | None
     test_grid: Float[Tensor, "layer alpha"] | None = field(default=None)  # for the figure only
 
     def to_dict(self) -> dict:
@@ -83,14 +96,15 @@ def summarise_sweep(
     validation: Bool[Tensor, "layer alpha item"],
     basic_validation: Bool[Tensor, " item"],
     test_at_choice: Mapping[str, Bool[Tensor, " item"]],
-    basic_test: Bool[Tensor, " item"],
+    basic_test: Bool[Tensor, " item"] | None,
     test_grid: Bool[Tensor, "layer alpha test_item"] | None = None,
 ) -> LanguageSweep:
     """Choose on ``validation`` and compare ``test_at_choice`` (vector and controls, evaluated
-    at that choice on the test items) with the unsteered ``basic_test``."""
+    at that choice on the test items) with the unsteered ``basic_test`` (``None``: choice only)."""
     chosen = choose_cell(validation, layers, alphas)
     return LanguageSweep(
         lang, tuple(layers), tuple(alphas), accuracy_grid(validation), basic_validation.float().mean().item(), chosen,
         {name: compare(correct, basic_test) for name, correct in test_at_choice.items()},
-        basic_test.float().mean().item(), accuracy_grid(test_grid) if test_grid is not None else None,
+        basic_test.float().mean().item() if basic_test is not None else None,
+        accuracy_grid(test_grid) if test_grid is not None else None,
     )

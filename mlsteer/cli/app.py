@@ -1,4 +1,4 @@
-"""Typer app: ``mlsteer info | cache | generate | learn | eval | sft | similarity | lens | wendler | pca | sweep | transfer | pivot | table | report | demo``."""
+"""Typer app: ``mlsteer run | info | cache | generate | learn | eval | sft | similarity | lens | wendler | pca | sweep | transfer | pivot | table | report | demo``."""
 
 from __future__ import annotations
 
@@ -171,7 +171,7 @@ def learn(
 
 @app.command("eval")
 def evaluate_command(
-    tasks: list[str] = typer.Option(..., "--task", help="Repeatable: xcopa, xnli, mgsm, m_mmlu, m3exam."),
+    tasks: list[str] = typer.Option(..., "--task", help="Repeatable: cloze (built-in), xcopa, xnli, mgsm, m_mmlu, m3exam."),
     langs: list[str] = typer.Option(..., "--langs", help="Codes for every task (sw,zh), or per task (xnli=sw,zh,es); repeatable."),
     methods: list[str] = typer.Option(["basic"], "--method", help="Repeatable: basic, fewshot[:k], xlt, self_translate, translate_test[:oracle|nllb], steered:FILE@ALPHA."),
     out: Path = typer.Option(..., "--out", help="Run folder (results.sqlite; a rerun resumes)."),
@@ -234,13 +234,12 @@ def sft(
     model_name: str = ModelOption,
 ) -> None:
     """Fine-tune the model on LANG-English pairs (the SFT baseline); evaluate it with sft:FOLDER."""
-    from mlsteer.data import builtin_pairs
     from mlsteer.data.corpora import load_pairs
     from mlsteer.models.loading import load_hf
     from mlsteer.training.sft import SFTConfig, finetune
 
     try:
-        pairs = builtin_pairs(lang) if corpus == "builtin" else load_pairs(corpus, lang, data_dir, n=n_pairs, seed=seed)
+        pairs = load_pairs(corpus, lang, data_dir, n=n_pairs, seed=seed)
         hf_model, tokenizer, _, _ = load_hf(model_name, seed=seed)
         config = SFTConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed)
         path = finetune(hf_model, tokenizer, pairs, output, config)
@@ -463,6 +462,29 @@ def table(run_dir: Path = typer.Argument(..., help="A run folder written by mlst
         console.print(t.markdown() + "\n", soft_wrap=True)
     paths = export_tables(tables, run_dir)
     console.print("wrote " + ", ".join(str(p) for p in paths))
+
+
+@app.command("run")
+def run_command(
+    config: str = typer.Argument(..., help="A TOML config file, or a built-in one: demo, paper."),
+    out: Path | None = typer.Option(None, "--out", help="Run folder (default: the config's out)."),
+    data_dir: Path | None = DataDirOption,
+    exports: bool = typer.Option(True, help="PNG/SVG exports of the figures (needs Chromium for kaleido)."),
+    device: str = DeviceOption,
+) -> None:
+    """Run an experiment config end to end: sweep, evaluate, analyse, report (resumable)."""
+    from rich.markdown import Markdown
+
+    from mlsteer.experiment import load_config, run_experiment
+
+    try:
+        result = run_experiment(load_config(config, out), data_dir, device=device, console=console, exports=exports)
+    except MlsteerError as error:
+        _fail(error)
+    console.rule("summary")
+    console.print(Markdown(result.summary))
+    total = sum(result.seconds.values())
+    console.print(f"report: {result.report}  ({total / 60:.1f} min; " + ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items()) + ")")
 
 
 @app.command()

@@ -13,7 +13,7 @@ CorpusOption = typer.Option("tatoeba", "--corpus", help="tatoeba, msvamp or buil
 DataDirOption = typer.Option(None, "--data-dir", help="Benchmark folder (else $MLSTEER_DATA, else the Hub).")
 PairsOption = typer.Option(1000, "--pairs", "-n", help="Pairs sampled from the corpus (the paper: 1000).")
 SeedOption = typer.Option(0, "--seed", help="Seed for sampling, splitting and training.")
-ChoiceTaskOption = typer.Option(..., "--task", help="A multiple-choice task: xcopa, xnli, m_mmlu, m3exam.")
+ChoiceTaskOption = typer.Option(..., "--task", help="A multiple-choice task: cloze (built-in), xcopa, xnli, m_mmlu, m3exam.")
 LimitOption = typer.Option(None, "--limit", help="Items per language (and split), a seeded sample.")
 LearnerOption = typer.Option("mse", "--learner", help="mse, meandiff, pca or bipo (bipo: one training run per layer).")
 TrainPairsOption = typer.Option(200, "--pairs", "-n", help="Training pairs per vector.")

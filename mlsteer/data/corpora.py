@@ -15,12 +15,12 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlsteer.data.pairs import ParallelPairs, join_on_english
+from mlsteer.data.pairs import ParallelPairs, builtin_pairs, join_on_english
 from mlsteer.errors import EmptyInputError, MlsteerError
 from mlsteer.languages import check_languages, get_language
 from mlsteer.paths import data_dir as resolve_data_dir
 
-CORPORA = ("tatoeba", "msvamp")
+CORPORA = ("tatoeba", "msvamp", "builtin")
 HUB_IDS = {"tatoeba": "mteb/tatoeba-bitext-mining", "msvamp": "Mathoctopus/MSVAMP"}
 MSVAMP_LANGS = ("bn", "de", "es", "fr", "ja", "ru", "sw", "th", "zh")
 TATOEBA_LANGS = ("es", "fr", "de", "ru", "zh", "ja", "th", "sw", "bn", "te", "tr", "ar", "vi", "hi", "el", "id", "it", "pt")
@@ -74,7 +74,8 @@ def load_pairs(
 ) -> ParallelPairs:
     """``n`` seeded-sampled (English, ``lang``) pairs of ``corpus`` (all when ``n`` is None).
 
-    Reads local files when a data folder is given or ``$MLSTEER_DATA`` is set, else the Hub.
+    ``builtin`` is the corpus shipped with mlsteer; the others come from local files when a data
+    folder is given or ``$MLSTEER_DATA`` is set, else from the Hub.
     ``goal`` other than ``en``: (``goal``, ``lang``) pairs joined on their shared English side
     (:func:`~mlsteer.data.pairs.join_on_english`; MSVAMP is fully parallel, Tatoeba barely).
     """
@@ -84,6 +85,8 @@ def load_pairs(
         return sample_pairs(join_on_english(load_pairs(corpus, lang, data_dir), load_pairs(corpus, goal, data_dir)), n, seed)
     if corpus not in CORPORA:
         raise MlsteerError(f"unknown corpus {corpus!r}; use one of: {', '.join(CORPORA)}")
+    if corpus == "builtin":  # written for mlsteer, shipped in the package: no data folder, no Hub
+        return sample_pairs(builtin_pairs(lang), n, seed)
     check_languages([lang], TATOEBA_LANGS if corpus == "tatoeba" else MSVAMP_LANGS, "Tatoeba" if corpus == "tatoeba" else "MSVAMP")
     folder = resolve_data_dir(data_dir)
     if folder is None:

@@ -66,10 +66,39 @@ def read_tsv_pairs(path: str | os.PathLike, lang: str) -> ParallelPairs:
     return ParallelPairs(lang, tuple(english), tuple(target))
 
 
+BUILTIN_LANGS = ("es", "fr", "de", "zh", "ja", "ru", "sw", "th", "bn", "te")
+
+
+def read_parallel_table(path: str | os.PathLike) -> dict[str, list[str]]:
+    """A multi-parallel table: a header of language codes (``en es fr ...``) then one sentence
+    per column per line, tab-separated; ``#`` lines and blank lines are skipped."""
+    columns: dict[str, list[str]] | None = None
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        cells = [cell.strip() for cell in line.split("\t")]
+        if columns is None:
+            columns = {code: [] for code in cells}
+            continue
+        if len(cells) != len(columns) or not all(cells):
+            raise MlsteerError(f"{path}:{number}: expected {len(columns)} non-empty tab-separated cells ({' '.join(columns)}), got {len(cells)}")
+        for code, cell in zip(columns, cells):
+            columns[code].append(cell)
+    if not columns:
+        raise EmptyInputError(f"{path} has no header line of language codes")
+    return columns
+
+
 def builtin_pairs(lang: str = "es") -> ParallelPairs:
-    """Parallel sentences shipped with mlsteer (written by the project, Apache-2.0)."""
-    path = files("mlsteer.data").joinpath("builtin", f"en_{lang}_pairs.tsv")
-    if not path.is_file():
-        available = sorted(p.name[3:5] for p in files("mlsteer.data").joinpath("builtin").iterdir() if p.name.startswith("en_"))
-        raise MlsteerError(f"no built-in pairs for {lang!r}; built-in languages: {', '.join(available)}")
-    return read_tsv_pairs(Path(str(path)), lang)
+    """English-``lang`` pairs from the corpus shipped with mlsteer (``data/builtin/parallel/``:
+    220 everyday sentences in English and 10 languages, written by the project, Apache-2.0)."""
+    folder = files("mlsteer.data").joinpath("builtin", "parallel")
+    english: list[str] = []
+    target: list[str] = []
+    for part in sorted(p for p in folder.iterdir() if p.name.endswith(".tsv")):
+        table = read_parallel_table(Path(str(part)))
+        if lang not in table:
+            raise MlsteerError(f"no built-in pairs for {lang!r}; built-in languages: {', '.join(c for c in table if c != 'en')}")
+        english += table["en"]
+        target += table[lang]
+    return ParallelPairs(lang, tuple(english), tuple(target))

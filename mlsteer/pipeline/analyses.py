@@ -25,15 +25,15 @@ from mlsteer.pipeline.conditions import conditions
 
 def run_similarity(
     model: SteerableModel, langs: Sequence[str], out: str | os.PathLike, data_dir=None,
-    n_pairs: int = 100, seed: int = 0, center: bool = False, progress: bool = True,
+    n_pairs: int = 100, seed: int = 0, center: bool = False, progress: bool = True, corpus: str = "tatoeba",
 ) -> Path:
-    """Figure 2: per language and layer, mean cosine of Tatoeba sentences to their English."""
+    """Figure 2: per language and layer, mean cosine of ``corpus`` sentences to their English."""
     layers = list(range(model.n_layers))
     pairs = {}
     for lang in langs:
-        corpus = load_pairs("tatoeba", lang, data_dir, n=n_pairs, seed=seed)
-        acts = cache_activations(model, list(corpus.target + corpus.english), layers, pooling="mean", progress=progress)
-        pairs[lang] = (acts[: len(corpus)], acts[len(corpus) :])
+        texts = load_pairs(corpus, lang, data_dir, n=n_pairs, seed=seed)
+        acts = cache_activations(model, list(texts.target + texts.english), layers, pooling="mean", progress=progress)
+        pairs[lang] = (acts[: len(texts)], acts[len(texts) :])
     result = similarity_by_language(pairs, layers, center=center)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -54,9 +54,9 @@ def run_similarity(
 def run_lens(
     model: SteerableModel, langs: Sequence[str], out: str | os.PathLike, vectors: Mapping[str, str] | None = None,
     data_dir=None, n_texts: int = 20, k: int = 10, alpha: float = 1.0, seed: int = 0, progress: bool = True,
-    sft: Mapping[str, SteerableModel] | None = None, detector: str = DEFAULT_TOKEN_DETECTOR,
+    sft: Mapping[str, SteerableModel] | None = None, detector: str = DEFAULT_TOKEN_DETECTOR, corpus: str = "tatoeba",
 ) -> list[Path]:
-    """Figures 5/6: the lens's language distribution per layer for each language's Tatoeba
+    """Figures 5/6: the lens's language distribution per layer for each language's ``corpus``
     sentences, base, steered (where ``vectors[lang]`` names a file) and fine-tuned (where
     ``sft[lang]`` is a model made by ``mlsteer sft``): the design's SFT-vs-steering figure.
     Latin and Han tokens are placed by ``detector`` among their script's languages."""
@@ -65,7 +65,7 @@ def run_lens(
     out = Path(out)
     paths = []
     for lang in langs:
-        texts = list(load_pairs("tatoeba", lang, data_dir, n=n_texts, seed=seed).target)
+        texts = list(load_pairs(corpus, lang, data_dir, n=n_texts, seed=seed).target)
         shown = ["en", lang]
         results = {}
         for name, runner, active in conditions(model, lang, vectors, alpha, sft):

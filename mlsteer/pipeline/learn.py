@@ -16,7 +16,6 @@ from typing import Any
 
 from mlsteer.activations import cache_activations, check_layers
 from mlsteer.activations.preferences import encode_preferences
-from mlsteer.data import builtin_pairs
 from mlsteer.data.corpora import load_pairs, read_msvamp_rows
 from mlsteer.data.pairs import ParallelPairs
 from mlsteer.data.preferences import PreferenceTriple, triples_from_answers, triples_from_parallel
@@ -28,7 +27,6 @@ from mlsteer.models.wrapper import SteerableModel
 from mlsteer.paths import data_dir as resolve_data_dir
 from mlsteer.steering import save_steering
 
-CORPUS_CHOICES = ("tatoeba", "msvamp", "builtin")
 
 
 def split_pairs(pairs: ParallelPairs, heldout_fraction: float, seed: int) -> tuple[ParallelPairs, ParallelPairs | None]:
@@ -67,14 +65,10 @@ def learn_from_corpus(
     """
     if method not in METHODS:
         raise MlsteerError(f"unknown learner {method!r}; use one of: {', '.join(METHODS)}")
-    if corpus not in CORPUS_CHOICES:
-        raise MlsteerError(f"unknown corpus {corpus!r}; use one of: {', '.join(CORPUS_CHOICES)}")
     layers = check_layers(model, layers)
     if method == "bipo" and len(layers) > 1:
         raise MlsteerError("bipo trains one layer per run; pass one --layer (all-layer mode is for closed-form learners)")
-    if corpus == "builtin" and goal != "en":
-        raise MlsteerError("the built-in pairs are English-X only; learn pivot vectors from msvamp or tatoeba")
-    pairs = builtin_pairs(lang) if corpus == "builtin" else load_pairs(corpus, lang, data_dir, n=n_pairs, seed=seed, goal=goal)
+    pairs = load_pairs(corpus, lang, data_dir, n=n_pairs, seed=seed, goal=goal)
     train, heldout = split_pairs(pairs, heldout_fraction, seed)
     train_hash = hash_texts(train.english + train.target)
     options = dict(options or {})

@@ -33,7 +33,7 @@ from mlsteer.models.wrapper import SteerableModel
 from mlsteer.pipeline.learn import learn_from_corpus, save_results
 from mlsteer.plots.io import save_figure
 from mlsteer.plots.sweep import sweep_figure
-from mlsteer.steering import load_steering
+from mlsteer.steering import load_steering, save_steering
 
 
 @dataclass(frozen=True)
@@ -79,29 +79,38 @@ def run_sweep(
     model: SteerableModel, task_name: str, langs: Sequence[str], out: str | os.PathLike, layers: Sequence[int],
     alphas: Sequence[float] = (1.0,), learner: str = "mse", corpus: str = "tatoeba", n_pairs: int | None = 200,
     limit: int | None = None, data_dir=None, seed: int = 0, test_grid: bool = True, batch_size: int = 8,
-    options: Mapping[str, Any] | None = None, progress: bool = True,
+    options: Mapping[str, Any] | None = None, progress: bool = True, vectors_dir: str | os.PathLike | None = None,
+    test: bool = True,
 ) -> list[LanguageSweep]:
-    """Sweep ``layers`` x ``alphas`` for each language; returns (and writes) one result per language."""
+    """Sweep ``layers`` x ``alphas`` for each language; returns (and writes) one result per language.
+    Vectors go to ``vectors_dir`` (default ``out/vectors``), where existing ones are reused.
+    ``test=False`` stops after the validation choice (``mlsteer run`` scores the test split in its
+    own evaluation step, with the baselines)."""
     task, layers, out = get_task(task_name), check_layers(model, layers), Path(out)
+    vectors_dir = Path(vectors_dir) if vectors_dir is not None else out / "vectors"
     common = dict(limit=limit, data_dir=data_dir, seed=seed, batch_size=batch_size, progress=progress)
     sweeps = []
     for lang in langs:
         task.load(lang, split=task.fewshot_split, data_dir=data_dir, limit=1)  # bad language/files: fail before learning
-        path = learn_layers(model, lang, layers, learner, out / "vectors", corpus, data_dir, n_pairs, seed, options, progress=progress)
+        path = learn_layers(model, lang, layers, learner, vectors_dir, corpus, data_dir, n_pairs, seed, options, progress=progress)
         label = path.stem
         grid = {(layer, alpha): steered_methods(VectorChoice(path, layer, alpha), label)["vector"] for layer in layers for alpha in alphas}
         store = evaluate(model, task, [lang], [Basic(), *grid.values()], out / "validation", split=task.fewshot_split, **common)
         validation = correctness(store, model, task, lang, grid)
         layer, alpha = choose_cell(_grid(validation, layers, alphas), layers, alphas)
-        at_choice = steered_methods(VectorChoice(path, layer, alpha), label, CONTROLS)
-        test_methods = {**(grid if test_grid else {}), **at_choice}
-        store = evaluate(model, task, [lang], [Basic(), *test_methods.values()], out / "test", **common)
-        test = correctness(store, model, task, lang, test_methods)
+        if test:
+            at_choice = steered_methods(VectorChoice(path, layer, alpha), label, CONTROLS)
+            test_methods = {**(grid if test_grid else {}), **at_choice}
+            store = evaluate(model, task, [lang], [Basic(), *test_methods.values()], out / "test", **common)
+            on_test = correctness(store, model, task, lang, test_methods)
+        else:
+            on_test = {}
         sweeps.append(summarise_sweep(
-            lang, layers, alphas, _grid(validation, layers, alphas), validation["basic"], {c: test[c] for c in CONTROLS},
-            test["basic"], _grid(test, layers, alphas) if test_grid else None,
+            lang, layers, alphas, _grid(validation, layers, alphas), validation["basic"],
+            {c: on_test[c] for c in CONTROLS if c in on_test}, on_test.get("basic"),
+            _grid(on_test, layers, alphas) if test and test_grid else None,
         ))
-        _write(sweeps, out, task.name, model.name, learner)  # after every language: a killed run keeps the finished ones
+        _write(sweeps, out, task.name, model.name, learner, vectors_dir)  # after every language: a killed run keeps the finished ones
     return sweeps
 
 
@@ -116,14 +125,16 @@ def sweep_markdown(sweeps: Sequence[LanguageSweep], task: str, model: str, learn
     for s in sweeps:
         layer, alpha = s.chosen
         val = s.validation[s.layers.index(layer), s.alphas.index(alpha)]
+        test = f"{100 * s.basic_test:.1f}" if s.basic_test is not None else "–"
         lines.append(f"| {s.lang} | {layer} | {alpha:g} | {100 * float(val):.1f} ({100 * s.basic_validation:.1f}) | "
-                     f"{100 * s.basic_test:.1f} | " + " | ".join(str(s.test[c]) for c in CONTROLS) + " |")
+                     f"{test} | " + " | ".join(str(s.test[c]) if c in s.test else "–" for c in CONTROLS) + " |")
     return "\n".join(lines)
 
 
-def _write(sweeps: Sequence[LanguageSweep], out: Path, task: str, model: str, learner: str) -> None:
+def _write(sweeps: Sequence[LanguageSweep], out: Path, task: str, model: str, learner: str, vectors_dir: Path) -> None:
     name = f"sweep_{task}"
-    (out / f"{name}.json").write_text(json.dumps({"task": task, "model": model, "learner": learner,
+    vectors = os.path.relpath(vectors_dir, out)
+    (out / f"{name}.json").write_text(json.dumps({"task": task, "model": model, "learner": learner, "vectors": vectors,
                                                   "languages": [s.to_dict() for s in sweeps]}, indent=1))
     (out / f"{name}.md").write_text(sweep_markdown(sweeps, task, model, learner) + "\n", encoding="utf-8")
     save_figure(sweep_figure(sweeps, f"Layer sensitivity on {task} ({learner} vectors; star: chosen on validation)"), out, name)
@@ -136,7 +147,20 @@ def load_choices(sweep_dir: str | os.PathLike, task: str) -> dict[str, VectorCho
     if not path.is_file():
         raise MlsteerError(f"{sweep_dir} has no sweep_{task}.json; run mlsteer sweep --task {task} --out {sweep_dir} first")
     data = json.loads(path.read_text())
+    vectors = sweep_dir / data.get("vectors", "vectors")
     return {
-        s["lang"]: VectorChoice(sweep_dir / "vectors" / f"{s['lang']}_{data['learner']}.safetensors", s["chosen"]["layer"], s["chosen"]["alpha"])
+        s["lang"]: VectorChoice(vectors / f"{s['lang']}_{data['learner']}.safetensors", s["chosen"]["layer"], s["chosen"]["alpha"])
         for s in data["languages"]
     }
+
+
+def export_choices(choices: Mapping[str, VectorChoice], folder: str | os.PathLike) -> Path:
+    """``folder/{lang}.safetensors``: each language's chosen entry, scaled by its chosen alpha, so
+    the folder is a language-to-vector map that ``steered:FOLDER@1`` applies as chosen."""
+    folder = Path(folder)
+    for lang, choice in choices.items():
+        (item,) = [entry for entry in load_steering(choice.path) if entry.layer == choice.layer]
+        if not hasattr(item, "scaled") and choice.alpha != 1:
+            raise MlsteerError(f"{choice.path} holds a map, which alpha does not scale linearly; export it with alpha 1")
+        save_steering(folder / f"{lang}.safetensors", [item.scaled(choice.alpha) if choice.alpha != 1 else item])
+    return folder

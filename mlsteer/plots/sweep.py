@@ -30,6 +30,8 @@ def sweep_figure(sweeps: Sequence[LanguageSweep], title: str = "") -> go.Figure:
                     line={"color": colour, "dash": dash}, legendgroup=f"{split}{alpha}", showlegend=col == 1,
                 ), row=1, col=col)
         for split, value in (("validation", sweep.basic_validation), ("test", sweep.basic_test)):
+            if value is None:
+                continue
             figure.add_trace(go.Scatter(
                 x=[layers[0], layers[-1]], y=[100 * value] * 2, mode="lines", name=f"unsteered ({split})",
                 line={"color": "grey", "dash": "dot" if split == "test" else "longdash"},

@@ -153,6 +153,10 @@ class SteeringVector(_AtOneLayer):
         """``resid + alpha·v`` at the positions in ``mask`` ``[batch, pos]``."""
         return self.prepare(alpha, relative, resid.device)(resid, mask.to(resid.device))
 
+    def scaled(self, factor: float) -> SteeringVector:
+        """``factor`` times the vector (bakes a chosen alpha into a file)."""
+        return self if factor == 1 else replace(self, vector=self.vector * factor, info={**self.info, "scaled_by": factor})
+
     def negated(self) -> SteeringVector:
         """The same vector pointing the other way (a control)."""
         return replace(self, vector=-self.vector, method=f"{self.method}:negated")

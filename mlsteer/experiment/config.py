@@ -1,0 +1,165 @@
+"""The experiment config (TOML): what to learn, sweep, evaluate and analyse, and where.
+
+A config runs on built-in data by default (the shipped parallel corpus and the ``cloze``
+task). Its ``[with_data]`` table says what to use instead when a benchmark folder is given
+(``--data-dir`` / ``$MLSTEER_DATA``), so one file serves the offline demo and the real run.
+Unknown keys are errors (a typo must not silently fall back to a default).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from mlsteer.errors import MlsteerError
+from mlsteer.languages import get_language
+from mlsteer.learners import METHODS
+
+
+@dataclass(frozen=True)
+class LearnerConfig:
+    """One learner: which layers and alphas its sweep tries, and learner options."""
+
+    name: str
+    layers: list[int] | None = None  # None: the sweep's layers
+    alphas: list[float] | None = None  # None: the sweep's alphas
+    pairs: int | None = None  # None: the corpus's pairs
+    options: dict[str, Any] = field(default_factory=dict)  # e.g. epochs, lr (BipoConfig fields)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """What the run uses: the training corpus, the task the layer is chosen on, the tasks."""
+
+    corpus: str = "builtin"
+    pairs: int = 200
+    sweep_task: str = "cloze"
+    tasks: list[str] = field(default_factory=lambda: ["cloze"])
+    task_languages: dict[str, list[str]] = field(default_factory=dict)  # task -> languages (default: all that fit)
+    task_limits: dict[str, int] = field(default_factory=dict)  # task -> items per language (default: limit)
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    name: str
+    out: Path
+    languages: list[str]
+    model: str = "gemma-3-270m"
+    seed: int = 0
+    learners: list[LearnerConfig] = field(default_factory=lambda: [LearnerConfig("mse")])
+    layers: list[int] = field(default_factory=lambda: [6])
+    alphas: list[float] = field(default_factory=lambda: [1.0])
+    sweep_limit: int | None = None  # items per split in the sweep
+    sweep_test_grid: bool = False  # also score every cell on test (figure only; slower)
+    methods: list[str] = field(default_factory=lambda: ["basic", "fewshot", "translate_test"])
+    limit: int | None = None  # items per language in the evaluation
+    max_new_tokens: int = 128
+    data: DataConfig = field(default_factory=DataConfig)
+    with_data: DataConfig | None = None
+    similarity: list[str] = field(default_factory=list)  # languages; [] = skip
+    lens: list[str] = field(default_factory=list)
+    wendler: list[str] = field(default_factory=list)
+    pca_layer: int | None = None  # None = skip
+    analysis_texts: int = 20
+
+    def resolved(self, has_data: bool) -> DataConfig:
+        """The data section in force: ``with_data`` when a benchmark folder is given."""
+        return self.with_data if has_data and self.with_data is not None else self.data
+
+    def to_dict(self) -> dict:
+        return _plain(dataclasses.asdict(self))
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return str(value) if isinstance(value, Path) else value
+
+
+BUILTIN_CONFIGS = ("demo", "paper")
+
+
+def config_path(name_or_path: str | os.PathLike) -> Path:
+    """A config file path, or a built-in config's name (``demo``, ``paper``)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    if str(name_or_path) in BUILTIN_CONFIGS:
+        return Path(str(files("mlsteer.configs").joinpath(f"{name_or_path}.toml")))
+    raise MlsteerError(f"no config file {name_or_path}; pass a TOML file or a built-in name: {', '.join(BUILTIN_CONFIGS)}")
+
+
+def load_config(name_or_path: str | os.PathLike, out: str | os.PathLike | None = None) -> ExperimentConfig:
+    """Read and check a config; ``out`` overrides its output folder."""
+    path = config_path(name_or_path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise MlsteerError(f"{path}: not valid TOML ({error})") from None
+    return parse_config(raw, where=str(path), out=out)
+
+
+def parse_config(raw: dict[str, Any], where: str = "config", out: str | os.PathLike | None = None) -> ExperimentConfig:
+    raw = dict(raw)
+    top = _fields(ExperimentConfig) - {"learners", "data", "with_data"}
+    _check_keys(raw, top | {"learners", "data", "with_data"}, where)
+    for key in ("name", "out", "languages"):
+        if key not in raw and not (key == "out" and out is not None):
+            raise MlsteerError(f"{where}: missing required key {key!r}")
+    learners = [_learner(entry, f"{where} [[learners]] #{i + 1}") for i, entry in enumerate(raw.pop("learners", [{"name": "mse"}]))]
+    data = _data(raw.pop("data", {}), f"{where} [data]")
+    with_data = _data(raw.pop("with_data"), f"{where} [with_data]") if "with_data" in raw else None
+    raw["out"] = Path(out) if out is not None else Path(raw["out"])
+    config = ExperimentConfig(learners=learners, data=data, with_data=with_data, **raw)
+    _check(config, where)
+    return config
+
+
+def _fields(cls) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
+
+
+def _check_keys(raw: dict, allowed: set[str], where: str) -> None:
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise MlsteerError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+
+
+def _learner(entry: dict, where: str) -> LearnerConfig:
+    entry = dict(entry)
+    if "name" not in entry:
+        raise MlsteerError(f"{where}: a learner needs a name ({', '.join(METHODS)})")
+    known = _fields(LearnerConfig) - {"options"}
+    options = {k: entry.pop(k) for k in list(entry) if k not in known}
+    if entry["name"] not in METHODS:
+        raise MlsteerError(f"{where}: unknown learner {entry['name']!r}; use one of: {', '.join(METHODS)}")
+    return LearnerConfig(options=options, **entry)
+
+
+def _data(entry: dict, where: str) -> DataConfig:
+    _check_keys(entry, _fields(DataConfig), where)
+    return DataConfig(**entry)
+
+
+def _check(config: ExperimentConfig, where: str) -> None:
+    from mlsteer.evaluation.tasks import get_task
+
+    for code in config.languages + config.similarity + config.lens + config.wendler:
+        get_language(code)  # unknown code: error listing the known ones
+    if not config.languages:
+        raise MlsteerError(f"{where}: languages is empty; name at least one language to steer")
+    for data in filter(None, (config.data, config.with_data)):
+        for name in [data.sweep_task, *data.tasks, *data.task_languages]:
+            get_task(name)
+        if get_task(data.sweep_task).kind != "choice":
+            raise MlsteerError(f"{where}: sweep_task {data.sweep_task!r} generates text; choose layers on a multiple-choice task")
+    for learner in config.learners:
+        if learner.name == "lstsq":
+            raise MlsteerError(f"{where}: lstsq learns a map, not a vector; the run sweeps vectors (mse, meandiff, pca, bipo)")

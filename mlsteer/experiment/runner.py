@@ -1,0 +1,246 @@
+"""Run an experiment config step by step: sweep (learn + choose on validation), evaluate
+against the baselines, analyses, summary and report.
+
+Every step writes into the run folder as it goes and is skipped, or resumes item by item, when
+its outputs are there: a killed run loses at most the batch in flight. A run folder remembers
+the config that made it and refuses another one (results must not mix).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+from rich.console import Console
+
+from mlsteer.analysis.sweep import shared_cell
+from mlsteer.errors import MlsteerError
+from mlsteer.evaluation.methods import parse_method
+from mlsteer.evaluation.runner import evaluate
+from mlsteer.evaluation.store import ResultStore
+from mlsteer.evaluation.table import build_tables, export_tables
+from mlsteer.evaluation.tasks import get_task
+from mlsteer.experiment.config import DataConfig, ExperimentConfig, LearnerConfig
+from mlsteer.experiment.summary import summary_markdown
+from mlsteer.models import load_model
+from mlsteer.models.wrapper import SteerableModel
+from mlsteer.paths import data_dir as resolve_data_dir
+from mlsteer.pipeline.sweep import VectorChoice, export_choices, learn_layers, load_choices, run_sweep
+
+CONFIG_FILE = "config.json"
+
+
+@dataclass
+class Run:
+    """What the steps share."""
+
+    config: ExperimentConfig
+    data: DataConfig
+    data_dir: Path | None
+    model: SteerableModel
+    console: Console
+    progress: bool
+    choices: dict[str, dict[str, VectorChoice]]  # learner -> language -> choice
+    shared: dict[str, set[str]]  # learner -> languages given the shared choice
+    plan: dict[str, list[str]]  # task -> languages evaluated
+    methods: dict[str, list[str]]  # task -> method names, as stored
+
+    @property
+    def out(self) -> Path:
+        return self.config.out
+
+
+@dataclass(frozen=True)
+class RunResult:
+    out: Path
+    report: Path
+    summary: str
+    seconds: dict[str, float]
+
+
+def run_experiment(
+    config: ExperimentConfig, data_dir: str | os.PathLike | None = None, device: str = "cpu",
+    console: Console | None = None, progress: bool = True, exports: bool = True,
+) -> RunResult:
+    """Run every step of ``config``; a rerun skips or resumes what is done."""
+    console = console or Console()
+    folder = resolve_data_dir(data_dir)
+    data = config.resolved(folder is not None)
+    _claim(config, data)
+    console.rule(f"[bold]mlsteer run {config.name}[/bold] -> {config.out}")
+    console.print(f"data: {'benchmark folder ' + str(folder) if folder else 'built-in (no --data-dir / $MLSTEER_DATA)'}; "
+                  f"corpus {data.corpus}, layers chosen on {data.sweep_task}, tasks {', '.join(data.tasks)}")
+    model = load_model(config.model, device=device)
+    run = Run(config, data, folder, model, console, progress, {}, {}, {}, {})
+    steps: list[tuple[str, Callable[[Run], None]]] = [("sweep", _sweep), ("evaluate", _evaluate)]
+    steps += [(name, step) for name, step, wanted in (
+        ("similarity", _similarity, config.similarity), ("lens", _lens, config.lens),
+        ("wendler", _wendler, config.wendler), ("pca", _pca, config.pca_layer is not None)) if wanted]
+    seconds: dict[str, float] = {}
+    for index, (name, step) in enumerate(steps, start=1):
+        console.print(f"[bold cyan][{index}/{len(steps) + 1}] {name}[/bold cyan]")
+        start = time.perf_counter()
+        step(run)
+        seconds[name] = time.perf_counter() - start
+        console.print(f"    {name} done in {seconds[name]:.0f} s")
+    console.print(f"[bold cyan][{len(steps) + 1}/{len(steps) + 1}] summary and report[/bold cyan]")
+    start = time.perf_counter()
+    store = ResultStore(run.out / "eval")
+    summary = summary_markdown(store, model.name, run.plan, run.methods, run.choices, data.sweep_task, run.shared)
+    header = f"# {config.name}\n\nModel {model.name}; data {'from ' + str(folder) if folder else 'built-in'}.\n\n"
+    (run.out / "summary.md").write_text(header + summary + "\n", encoding="utf-8")
+    from mlsteer.report import build_report
+
+    report = build_report(run.out, exports=exports)
+    for path, reason in list(report.skipped.items())[:1]:
+        console.print(f"[yellow]warning:[/yellow] figure exports skipped ({reason})")
+    seconds["report"] = time.perf_counter() - start
+    return RunResult(run.out, report.html, summary, seconds)
+
+
+def _claim(config: ExperimentConfig, data: DataConfig) -> None:
+    """Remember the config in the run folder; refuse a folder made by a different one."""
+    record = {**config.to_dict(), "data_in_force": asdict(data)}
+    record.pop("out")
+    path = config.out / CONFIG_FILE
+    if path.is_file():
+        before = json.loads(path.read_text())
+        changed = sorted(k for k in set(before) | set(record) if before.get(k) != json.loads(json.dumps(record)).get(k))
+        if changed:
+            raise MlsteerError(f"{config.out} was made by a different config (differs in: {', '.join(changed)}); "
+                               "use another --out, or delete the folder to start again")
+    config.out.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1))
+
+
+def _langs_for(task_name: str, wanted: list[str], run: Run) -> list[str]:
+    have = set(get_task(task_name).languages)
+    chosen = [lang for lang in wanted if lang in have]
+    dropped = [lang for lang in wanted if lang not in have]
+    if dropped:
+        run.console.print(f"    {task_name} has no {', '.join(dropped)}: left out")
+    return chosen
+
+
+def _learner_options(learner: LearnerConfig) -> dict:
+    from mlsteer.learners import BipoConfig, MSEConfig
+
+    if learner.name == "bipo":
+        return {"config": replace(BipoConfig(), **learner.options)}
+    if learner.name == "mse" and learner.options:
+        solver = learner.options.get("solver", "closed")
+        return {"solver": solver, "config": replace(MSEConfig(), **{k: v for k, v in learner.options.items() if k != "solver"})}
+    return dict(learner.options)
+
+
+def _sweep(run: Run) -> None:
+    """Learn per layer and choose (layer, alpha) per language on the sweep task's validation
+    split. Languages the sweep task lacks get the choice with the best mean validation accuracy
+    over the swept languages (still validation data only), learned at that layer."""
+    config, task = run.config, run.data.sweep_task
+    langs = _langs_for(task, config.languages, run)
+    if not langs:
+        raise MlsteerError(f"{task} has none of the run's languages {config.languages}; choose another sweep_task")
+    extra = [lang for lang in config.languages if lang not in langs]
+    for learner in config.learners:
+        folder = run.out / "sweep" / learner.name
+        done = folder / f"sweep_{task}.json"
+        layers, alphas = learner.layers or config.layers, learner.alphas or config.alphas
+        pairs, options = learner.pairs or run.data.pairs, _learner_options(learner)
+        if done.is_file() and {s["lang"] for s in json.loads(done.read_text())["languages"]} >= set(langs):
+            run.console.print(f"    {learner.name}: done earlier ({done})")
+        else:
+            run_sweep(run.model, task, langs, folder, layers, alphas, learner.name, run.data.corpus, pairs, config.sweep_limit,
+                      run.data_dir, config.seed, test=False, options=options, progress=run.progress, vectors_dir=run.out / "vectors")
+        choices = load_choices(folder, task)
+        if extra:
+            grids = [torch.tensor(s["validation"]) for s in json.loads(done.read_text())["languages"]]
+            layer, alpha = shared_cell(grids, layers, alphas)
+            run.console.print(f"    {learner.name}: {', '.join(extra)} not in {task}; using the shared choice layer {layer}, alpha {alpha:g}")
+            for lang in extra:
+                path = learn_layers(run.model, lang, [layer], learner.name, run.out / "vectors", run.data.corpus, run.data_dir,
+                                    pairs, config.seed, options, progress=run.progress)
+                choices[lang] = VectorChoice(path, layer, alpha)
+        run.choices[learner.name], run.shared[learner.name] = choices, set(extra)
+        export_choices(choices, run.out / "chosen" / learner.name)
+
+
+def _evaluate(run: Run) -> None:
+    swept = set.intersection(*(set(per_lang) for per_lang in run.choices.values()))  # every run language, normally
+    for name in run.data.tasks:
+        task = get_task(name)
+        langs = _langs_for(name, run.data.task_languages.get(name, run.config.languages), run)
+        missing = [lang for lang in langs if lang not in swept]
+        if missing:
+            run.console.print(f"    {name}: no chosen vector for {', '.join(missing)} (the sweep task lacks them): left out")
+        langs = [lang for lang in langs if lang in swept]
+        if not langs:
+            continue
+        methods = []
+        for spec in run.config.methods:
+            if spec.startswith("translate_test") and not task.parallel and spec in ("translate_test", "translate_test:oracle"):
+                run.console.print(f"    {name}: not parallel, so no oracle English: translate_test left out")
+                continue
+            methods += parse_method(spec)
+        for learner in run.choices:
+            methods += parse_method(f"steered:{run.out / 'chosen' / learner}@1")
+        limit = run.data.task_limits.get(name, run.config.limit)
+        store = evaluate(run.model, task, langs, methods, run.out / "eval", limit=limit, data_dir=run.data_dir,
+                         seed=run.config.seed, max_new_tokens=run.config.max_new_tokens, progress=run.progress)
+        run.plan[name], run.methods[name] = langs, [m.name for m in methods]
+        export_tables(build_tables(store), run.out / "eval")
+
+
+def _vectors(run: Run, langs: list[str]) -> dict[str, str]:
+    """The first learner's chosen vector per language (alpha baked in), for the analyses."""
+    first = run.config.learners[0].name
+    folder = run.out / "chosen" / first
+    return {lang: str(folder / f"{lang}.safetensors") for lang in langs if (folder / f"{lang}.safetensors").is_file()}
+
+
+def _skip(run: Run, path: Path) -> bool:
+    if path.exists():
+        run.console.print(f"    done earlier ({path})")
+        return True
+    return False
+
+
+def _similarity(run: Run) -> None:
+    from mlsteer.pipeline.analyses import run_similarity
+
+    out = run.out / "analysis" / "similarity"
+    if not _skip(run, out / "similarity.json"):
+        run_similarity(run.model, run.config.similarity, out, run.data_dir, min(100, run.data.pairs), run.config.seed,
+                       progress=run.progress, corpus=run.data.corpus)
+
+
+def _lens(run: Run) -> None:
+    from mlsteer.pipeline.analyses import run_lens
+
+    out = run.out / "analysis" / "lens"
+    if not _skip(run, out / f"lens_{run.config.lens[-1]}.json"):
+        run_lens(run.model, run.config.lens, out, _vectors(run, run.config.lens), run.data_dir, run.config.analysis_texts,
+                 seed=run.config.seed, progress=run.progress, corpus=run.data.corpus)
+
+
+def _wendler(run: Run) -> None:
+    from mlsteer.pipeline.wendler import run_wendler
+
+    out = run.out / "analysis" / "wendler"
+    if not _skip(run, out / f"wendler_{run.config.wendler[-1]}.json"):
+        run_wendler(run.model, run.config.wendler, out, _vectors(run, run.config.wendler), seed=run.config.seed, progress=run.progress)
+
+
+def _pca(run: Run) -> None:
+    from mlsteer.pipeline.distribution import run_train_test_pca
+
+    out = run.out / "analysis" / "pca"
+    langs = _langs_for(run.data.sweep_task, run.config.languages, run)
+    if not _skip(run, out / "pca.json"):
+        run_train_test_pca(run.model, langs, out, run.config.pca_layer, run.data.sweep_task, run.data.corpus, run.data_dir,
+                           run.config.analysis_texts, run.config.seed, progress=run.progress)

@@ -1,0 +1,84 @@
+"""``mlsteer run``: the config (errors name the problem), and a whole run on the tiny model with
+fixture benchmark files: every step's outputs, the summary, resume, and a refused config change."""
+
+import json
+
+import pytest
+
+from mlsteer.errors import MlsteerError
+from mlsteer.evaluation.store import ResultStore
+from mlsteer.experiment import load_config, run_experiment
+from mlsteer.experiment.config import parse_config
+from tests.test_sweep_transfer import SENTENCES, data_dir  # noqa: F401  (fixture)
+
+BASE = {"name": "t", "out": "runs/t", "languages": ["sw"]}
+
+
+def test_builtin_configs_parse():
+    demo = load_config("demo")
+    assert demo.name == "demo" and len(demo.languages) >= 4 and {l.name for l in demo.learners} >= {"mse", "bipo"}
+    assert demo.resolved(has_data=False).corpus == "builtin" and demo.resolved(has_data=True).sweep_task == "xcopa"
+    assert load_config("demo", out="elsewhere").out.name == "elsewhere"
+    paper = load_config("paper")
+    assert paper.resolved(has_data=True).tasks[0] == "xcopa" and paper.resolved(has_data=False).corpus == "tatoeba"
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"langauges": ["sw"]}, "unknown key.*langauges"),
+    ({"languages": ["xx"]}, "unknown language code 'xx'"),
+    ({"languages": []}, "languages is empty"),
+    ({"learners": [{"name": "adam"}]}, "unknown learner 'adam'"),
+    ({"learners": [{"name": "lstsq"}]}, "lstsq learns a map"),
+    ({"data": {"sweep_task": "mgsm"}}, "sweep_task 'mgsm' generates text"),
+    ({"data": {"tasks": ["squad"]}}, "unknown task 'squad'"),
+    ({"data": {"corpus_name": "x"}}, r"\[data\]: unknown key.*corpus_name"),
+])
+def test_config_errors_name_the_problem(change, message):
+    with pytest.raises(MlsteerError, match=message):
+        parse_config({**BASE, **change})
+    with pytest.raises(MlsteerError, match="missing required key 'languages'"):
+        parse_config({"name": "t", "out": "x"})
+    with pytest.raises(MlsteerError, match="no config file nope.toml; pass a TOML file or a built-in name"):
+        load_config("nope.toml")
+
+
+def test_run_end_to_end_resumes_and_refuses_another_config(tiny_gemma, data_dir, tmp_path):  # noqa: F811
+    tatoeba = data_dir / "tatoeba"
+    (tatoeba / "tatoeba.spa-eng.spa").write_text("".join(f"es {s}\n" for s in SENTENCES), encoding="utf-8")
+    (tatoeba / "tatoeba.spa-eng.eng").write_text("".join(s + "\n" for s in SENTENCES), encoding="utf-8")
+    raw = {
+        "name": "tiny", "out": str(tmp_path / "run"), "model": "tiny-gemma3", "languages": ["sw", "id", "es"],
+        "layers": [1, 2], "alphas": [4.0], "sweep_limit": 6, "limit": 8, "methods": ["basic", "fewshot:2"],
+        "lens": ["sw"], "pca_layer": 1, "analysis_texts": 6,
+        "learners": [{"name": "mse"}, {"name": "meandiff", "layers": [2]}],
+        "data": {"corpus": "builtin", "sweep_task": "xcopa", "tasks": ["xcopa"]},
+        "with_data": {"corpus": "tatoeba", "pairs": 12, "sweep_task": "xcopa", "tasks": ["xcopa"]},
+    }
+    config = parse_config(raw)
+    result = run_experiment(config, data_dir, progress=False, exports=False)
+    out = config.out
+    for path in ("sweep/mse/sweep_xcopa.json", "sweep/meandiff/sweep_xcopa.html", "chosen/mse/sw.safetensors",
+                 "chosen/mse/es.safetensors", "eval/results.sqlite", "eval/table.md", "analysis/lens/lens_sw.json",
+                 "analysis/pca/pca.json", "summary.md", "report.html", "config.json"):
+        assert (out / path).exists(), path
+    assert not (out / "sweep/mse/test").exists()  # the sweep stops at the validation choice
+    rows = ResultStore(out / "eval").rows()
+    methods = {r.method for r in rows}
+    assert methods == {"basic", "fewshot2", "steered:mse@1", "steered:mse@1:negated", "steered:mse@1:random",
+                       "steered:meandiff@1", "steered:meandiff@1:negated", "steered:meandiff@1:random"}
+    assert {r.lang for r in rows} == {"sw", "id"} and len(rows) == 2 * 8 * len(methods)  # es: xcopa lacks it
+    assert "| sw |" in result.summary and "(shared)" in result.summary and "steered:mse@1" in result.summary
+    sweep = json.loads((out / "sweep/mse/sweep_xcopa.json").read_text())
+    chosen = {s["lang"]: s["chosen"]["layer"] for s in sweep["languages"]}
+    assert [entry["layer"] for entry in _entries(out / "chosen/mse/sw.safetensors")] == [chosen["sw"]]
+
+    again = run_experiment(config, data_dir, progress=False, exports=False)  # everything done: nothing added
+    assert len(ResultStore(out / "eval").rows()) == len(rows) and again.summary == result.summary
+    with pytest.raises(MlsteerError, match="made by a different config .*differs in: limit"):
+        run_experiment(parse_config({**raw, "limit": 4}), data_dir, progress=False, exports=False)
+
+
+def _entries(path):
+    from mlsteer.steering import load_steering
+
+    return [{"layer": item.layer} for item in load_steering(path)]
