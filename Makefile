@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install demo test test-fast bench clean
+.PHONY: install demo test test-fast bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,11 +17,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-demo: install  ## learn a vector on the embedded Gemma and show steered vs unsteered text
-	$(BIN)/mlsteer demo
+demo: install  ## the main job on built-in data: vectors, layer sweep, baselines, analyses, report -> runs/demo
+	$(BIN)/mlsteer run demo
 
-test: install  ## unit tests (tiny models) and integration tests (embedded Gemma)
-	$(BIN)/python -m pytest -q --durations=10
+test: install  ## unit tests (tiny models), integration tests (embedded Gemma) and the notebooks (nbmake)
+	$(BIN)/python -m pytest -q --durations=10 --nbmake tests notebooks
 
 test-fast: install  ## unit tests only
 	$(BIN)/python -m pytest -q -m "not integration"
@@ -30,6 +30,16 @@ bench: install  ## speed benchmarks (~10 min on 2 cores); results go to BENCHMAR
 	cd bench && ../$(BIN)/python bench_foundation.py
 	cd bench && ../$(BIN)/python bench_bipo.py
 	cd bench && ../$(BIN)/python bench_scoring.py
+	cd bench && ../$(BIN)/python token_langid.py
+
+DOCS_STAMP := $(VENV)/.docs-installed
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install -q -e ".[test,docs]"
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)  ## run the example gallery (examples whose source changed; FORCE=1 reruns all), build site/ offline
+	$(BIN)/python docs/gallery_build.py $(if $(FORCE),--force)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 clean:
-	rm -rf $(VENV) .pytest_cache runs
+	rm -rf $(VENV) .pytest_cache runs site docs/gallery

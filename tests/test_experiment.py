@@ -9,6 +9,9 @@ from mlsteer.errors import MlsteerError
 from mlsteer.evaluation.store import ResultStore
 from mlsteer.experiment import load_config, run_experiment
 from mlsteer.experiment.config import parse_config
+from mlsteer.experiment.results_page import write_results_page
+from mlsteer.experiment.summary import verdict
+from mlsteer.analysis.paired import Comparison
 from tests.test_sweep_transfer import SENTENCES, data_dir  # noqa: F401  (fixture)
 
 BASE = {"name": "t", "out": "runs/t", "languages": ["sw"]}
@@ -67,10 +70,15 @@ def test_run_end_to_end_resumes_and_refuses_another_config(tiny_gemma, data_dir,
     assert methods == {"basic", "fewshot2", "steered:mse@1", "steered:mse@1:negated", "steered:mse@1:random",
                        "steered:meandiff@1", "steered:meandiff@1:negated", "steered:meandiff@1:random"}
     assert {r.lang for r in rows} == {"sw", "id"} and len(rows) == 2 * 8 * len(methods)  # es: xcopa lacks it
-    assert "| sw |" in result.summary and "(shared)" in result.summary and "steered:mse@1" in result.summary
+    assert "| method | sw | id | mean |" in result.summary and "| mse@1 negated |" in result.summary
+    assert "| es | L" in result.summary and "(shared)" in result.summary  # es: xcopa lacks it, shared choice
     sweep = json.loads((out / "sweep/mse/sweep_xcopa.json").read_text())
     chosen = {s["lang"]: s["chosen"]["layer"] for s in sweep["languages"]}
     assert [entry["layer"] for entry in _entries(out / "chosen/mse/sw.safetensors")] == [chosen["sw"]]
+
+    page = write_results_page(out, tmp_path / "docs" / "results.md").read_text()
+    assert "## Accuracy" in page and "| xcopa | steered:mse@1 |" in page and "xcopa id 8, sw 8" in page
+    assert "| mse | " in page and "Next to the paper's claims" in page
 
     again = run_experiment(config, data_dir, progress=False, exports=False)  # everything done: nothing added
     assert len(ResultStore(out / "eval").rows()) == len(rows) and again.summary == result.summary
@@ -82,3 +90,10 @@ def _entries(path):
     from mlsteer.steering import load_steering
 
     return [{"layer": item.layer} for item in load_steering(path)]
+
+
+def test_verdict_needs_two_standard_errors():
+    assert verdict(Comparison(0.6, 0.05, 0.05, 0.02, 100)) == " ▲"
+    assert verdict(Comparison(0.4, 0.05, -0.05, 0.02, 100)) == " ▼"
+    assert verdict(Comparison(0.5, 0.05, 0.03, 0.02, 100)) == ""
+    assert verdict(Comparison(0.5, 0.05, 0.0, 0.0, 100)) == ""

@@ -5,9 +5,34 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from mlsteer.analysis.paired import align, compare
+from mlsteer.analysis.paired import Comparison, align, compare
 from mlsteer.evaluation.store import ResultStore
 from mlsteer.pipeline.sweep import VectorChoice
+
+
+def verdict(c: Comparison) -> str:
+    """`` ▲`` / `` ▼`` when the paired difference is beyond two standard errors, else nothing."""
+    if c.delta_stderr > 0 and abs(c.delta) > 2 * c.delta_stderr:
+        return " ▲" if c.delta > 0 else " ▼"
+    return ""
+
+
+def short_name(method: str) -> str:
+    """``steered:mse@1:negated`` -> ``mse@1 negated``; baselines unchanged."""
+    if method.startswith("steered:"):
+        return method.removeprefix("steered:").replace(":", " ")
+    return method
+
+
+def plan_from_store(store: ResultStore, model: str) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """(task -> languages, task -> methods) of what a store holds, ``basic`` first."""
+    plan: dict[str, set[str]] = {}
+    methods: dict[str, set[str]] = {}
+    for task, lang, method in store.connection.execute("SELECT DISTINCT task, lang, method FROM results WHERE model=?", (model,)):
+        plan.setdefault(task, set()).add(lang)
+        methods.setdefault(task, set()).add(method)
+    order = lambda m: (m != "basic", not m.startswith(("fewshot", "translate", "xlt", "self")), m)  # noqa: E731
+    return {t: sorted(v) for t, v in plan.items()}, {t: sorted(v, key=order) for t, v in methods.items()}
 
 
 def summary_markdown(
@@ -20,24 +45,32 @@ def summary_markdown(
     parts = []
     for task, langs in plan.items():
         names = list(methods[task])
-        lines = [f"**{task}** (accuracy %; others: Δ vs basic ± paired SE)", "",
-                 "| lang | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+        cells: dict[str, dict[str, str]] = {name: {} for name in names}
+        deltas: dict[str, list[float]] = {name: [] for name in names}
+        shown = []
         for lang in langs:
             runs = {name: store.correctness(model, task, lang, name) for name in names}
             runs = {name: items for name, items in runs.items() if items}
             if "basic" not in runs:
                 continue
+            shown.append(lang)
             _, aligned = align(runs)
-            cells = []
-            for name in names:
-                if name not in aligned:
-                    cells.append("–")
-                elif name == "basic":
-                    cells.append(f"{100 * aligned[name].float().mean().item():.1f}")
+            for name in aligned:
+                if name == "basic":
+                    accuracy = aligned[name].float().mean().item()
+                    cells[name][lang] = f"{100 * accuracy:.1f}"
+                    deltas[name].append(accuracy)
                 else:
                     c = compare(aligned[name], aligned["basic"])
-                    cells.append(f"{100 * c.accuracy:.1f} ({100 * c.delta:+.1f} ± {100 * c.delta_stderr:.1f})")
-            lines.append(f"| {lang} | " + " | ".join(cells) + " |")
+                    cells[name][lang] = f"{100 * c.delta:+.1f} ± {100 * c.delta_stderr:.1f}{verdict(c)}"
+                    deltas[name].append(c.delta)
+        lines = [f"**{task}**: basic = accuracy %; other rows = Δ vs basic ± paired SE (▲/▼ beyond 2 SE); n = "
+                 + ", ".join(f"{lang} {len(store.correctness(model, task, lang, 'basic'))}" for lang in shown), "",
+                 "| method | " + " | ".join(shown) + " | mean |", "|---" * (len(shown) + 2) + "|"]
+        for name in names:
+            mean = sum(deltas[name]) / len(deltas[name]) if deltas[name] else None
+            mean_text = "–" if mean is None else (f"{100 * mean:.1f}" if name == "basic" else f"{100 * mean:+.1f}")
+            lines.append(f"| {short_name(name)} | " + " | ".join(cells[name].get(lang, "–") for lang in shown) + f" | {mean_text} |")
         parts.append("\n".join(lines))
     if choices:
         learners = list(choices)
