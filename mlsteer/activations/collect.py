@@ -69,13 +69,27 @@ def residuals_at(model: SteerableModel, batch: TokenBatch, layer: int) -> Float[
     return captured["resid"]
 
 
+class _Stop(Exception):
+    """Raised from the final norm's hook: the last block has run, the unembedding need not."""
+
+
+def _stop(hidden: Tensor, hook) -> None:
+    raise _Stop
+
+
 def run_to_layer(model: SteerableModel, batch: TokenBatch, top: int, hooks: list) -> None:
     """One forward pass with ``hooks`` that stops after block ``top``: no block above it and
     no unembedding runs, which is most of the cost on large-vocabulary models."""
-    # stop_at_layer=k makes the bridge stop before block k; at the top layer run to the end.
-    stop_at = top + 1 if top + 1 < model.n_layers else None
-    with model.bridge.hooks(fwd_hooks=hooks):
-        model.bridge(batch.input_ids, attention_mask=batch.attention_mask, stop_at_layer=stop_at)
+    if top + 1 < model.n_layers:  # stop_at_layer=k makes the bridge stop before block k
+        with model.bridge.hooks(fwd_hooks=hooks):
+            model.bridge(batch.input_ids, attention_mask=batch.attention_mask, stop_at_layer=top + 1)
+        return
+    # the top layer: the bridge has no stop after the last block, so stop at the final norm
+    try:
+        with model.bridge.hooks(fwd_hooks=[*hooks, ("ln_final.hook_out", _stop)]):
+            model.bridge(batch.input_ids, attention_mask=batch.attention_mask)
+    except _Stop:
+        pass
 
 
 def _pooling_hook(store: dict[int, Tensor], layer: int, mask: Tensor, pooling: Pooling):
