@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install demo test test-fast bench docs clean
+.PHONY: install demo test test-fast bench docs results clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ demo: install  ## the main job on built-in data: vectors, layer sweep, baselines
 	$(BIN)/mlsteer run demo
 
 test: install  ## unit tests (tiny models), integration tests (embedded Gemma) and the notebooks (nbmake)
-	$(BIN)/python -m pytest -q --durations=10 --nbmake tests notebooks
+	$(BIN)/python -m pytest -q --durations=10 --nbmake --nbmake-timeout=900 tests notebooks
 
 test-fast: install  ## unit tests only
 	$(BIN)/python -m pytest -q -m "not integration"
@@ -40,6 +40,10 @@ $(DOCS_STAMP): $(STAMP) pyproject.toml
 docs: $(DOCS_STAMP)  ## run the example gallery (examples whose source changed; FORCE=1 reruns all), build site/ offline
 	$(BIN)/python docs/gallery_build.py $(if $(FORCE),--force)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+results: install  ## the results run on the shared benchmarks (resumable), then docs/results.md from it
+	$(BIN)/mlsteer run paper --data-dir $${MLSTEER_DATA:-../shared/data} --out runs/paper
+	$(BIN)/python -m mlsteer.experiment.results_page runs/paper docs/results.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache runs site docs/gallery

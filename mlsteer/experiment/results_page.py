@@ -105,7 +105,11 @@ def write_results_page(run_dir: str | Path, page: str | Path) -> Path:
     lines.append("|---" * (len(langs) + 1) + "|")
     for learner, chosen in choices.items():
         lines.append(f"| {learner} | " + " | ".join(f"L{chosen[l][0]}, α {chosen[l][1]:g}" if l in chosen else "–" for l in langs) + " |")
-    lines += ["", "## Next to the paper's claims", "", PAPER_CLAIMS, "", "## Figures", ""]
+    lines += ["", "## Next to the paper's claims", "", PAPER_CLAIMS, ""]
+    notes = page.with_name(page.stem + "_notes.md")  # the reading, written by hand next to the page
+    if notes.is_file():
+        lines += [notes.read_text(encoding="utf-8").strip(), ""]
+    lines += ["## Figures", ""]
     lines += [f"![{png.stem}](results/{png.name})" for png in pngs]
     page.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return page
