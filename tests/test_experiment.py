@@ -97,3 +97,15 @@ def test_verdict_needs_two_standard_errors():
     assert verdict(Comparison(0.4, 0.05, -0.05, 0.02, 100)) == " ▼"
     assert verdict(Comparison(0.5, 0.05, 0.03, 0.02, 100)) == ""
     assert verdict(Comparison(0.5, 0.05, 0.0, 0.0, 100)) == ""
+
+
+def test_summary_shows_a_method_still_running_instead_of_comparing_a_subset(tmp_path):
+    from mlsteer.evaluation.store import ResultRow
+    from mlsteer.experiment.summary import plan_from_store, summary_markdown
+
+    store = ResultStore(tmp_path)
+    store.add([ResultRow("m", "xnli", "sw", "basic", str(i), "0", "0", i % 2 == 0) for i in range(4)])
+    store.add([ResultRow("m", "xnli", "sw", "fewshot3", str(i), "0", "0", True) for i in range(2)])
+    plan, methods = plan_from_store(store, "m")
+    text = summary_markdown(store, "m", plan, methods, {}, "xnli")
+    assert "| basic | 50.0 | 50.0 |" in text and "running (2 of 4)" in text
