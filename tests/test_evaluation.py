@@ -19,6 +19,8 @@ from mlsteer.evaluation.table import build_tables, export_tables
 from mlsteer.evaluation.tasks.xcopa import XCOPA
 from mlsteer.steering import SteeringVector
 
+from .tolerances import FORWARD, approx_scaled
+
 LANGS = ("id", "it", "sw")
 
 
@@ -47,7 +49,7 @@ def test_batched_scorer_equals_one_forward_per_option(tiny_model, data_dir):
     batched = score_choices(tiny_model, queries, batch_size=5)
     looped = score_choices_loop(tiny_model, queries)
     for a, b in zip(batched, looped):
-        assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
+        assert a.logprobs == approx_scaled(b.logprobs, FORWARD)  # padded batch vs one sequence: other kernels
         assert a.prediction == b.prediction
 
 
@@ -60,7 +62,7 @@ def test_steering_changes_scores(tiny_gemma, data_dir):
     plain = score_choices(tiny_gemma, queries)
     with steer(tiny_gemma, vector):
         steered = score_choices(tiny_gemma, queries)
-    assert plain[0].logprobs != pytest.approx(steered[0].logprobs, abs=1e-3)
+    assert plain[0].logprobs != approx_scaled(steered[0].logprobs, FORWARD)  # moved past rounding noise
 
 
 def test_fewshot_never_leaks_the_evaluated_item_and_stays_in_language(tiny_gemma, data_dir):

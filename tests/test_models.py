@@ -4,6 +4,7 @@ import torch
 from mlsteer.errors import LayerOutOfRangeError, UnknownModelError
 from mlsteer.models import load_model
 from mlsteer.models.tiny import tiny_hf_model
+from .tolerances import FORWARD, assert_close_scaled
 
 
 def test_tiny_model_shape_and_hooks(tiny_model):
@@ -20,7 +21,7 @@ def test_bridge_logits_equal_hf_logits(tiny_model, reference_hf):
         bridge_logits = tiny_model.bridge(encoded["input_ids"], attention_mask=encoded["attention_mask"])
         hf_logits = reference_hf[tiny_model.name](**encoded).logits
     real = encoded["attention_mask"].bool()
-    torch.testing.assert_close(bridge_logits[real], hf_logits[real], rtol=0, atol=1e-5)
+    assert_close_scaled(bridge_logits[real], hf_logits[real], ulps=FORWARD)  # other kernels, same weights
 
 
 @pytest.mark.parametrize("layer", [-1, 4, 100, 1.5, True])
@@ -46,5 +47,6 @@ def test_local_folder_loads_through_the_hub_code_path(tiny_gemma, tmp_path):
     reloaded = load_model(str(tmp_path))
     ids = tiny_gemma.tokenizer(["the cat"], return_tensors="pt")["input_ids"]
     with torch.inference_mode():
-        torch.testing.assert_close(reloaded.bridge(ids), tiny_gemma.bridge(ids))
+        # the same weights reloaded from disk: the same forward up to summation order
+        assert_close_scaled(reloaded.bridge(ids), tiny_gemma.bridge(ids), ulps=FORWARD)
     assert reloaded.fingerprint.startswith(str(tmp_path))

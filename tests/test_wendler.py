@@ -18,6 +18,8 @@ from mlsteer.pipeline import wendler as pipeline
 from mlsteer.pipeline.wendler import run_wendler, source_for
 from mlsteer.steering import SteeringVector, save_steering
 
+from .tolerances import EXACT_OPS, FORWARD, SHORT_SUM, assert_close_scaled
+
 VOCAB = ["<pad>", "▁fl", "fleur", "Fl", "fle", "▁", "eur", "Ġfleur", "flower", "f", "x", "FLEUR", "fleurs", "Ċ", "▁Fleur"]
 
 WORDS = [  # synthetic rows; of the Chinese words only 阳光 and 在 are tiny-vocabulary tokens
@@ -65,14 +67,18 @@ def test_lens_mass_at_the_last_layer_is_the_model_probability(tiny_gemma, texts)
     mass = logit_lens_mass(tiny_gemma, texts, layers, sets, batch_size=2, progress=False)
     assert mass.shape == (len(texts), len(layers), 3)
     for i, p in enumerate(probs):
-        torch.testing.assert_close(mass[i, -1, 0], p[top[i]], rtol=1e-4, atol=1e-6)
-        torch.testing.assert_close(mass[i, -1, 1], p[top[i]] + p[other[i]], rtol=1e-4, atol=1e-6)
+        # probabilities (scale 1) from the lens path vs the model's own forward: other kernels
+        assert_close_scaled(mass[i, -1, 0], p[top[i]], ulps=FORWARD, scale=1.0)
+        assert_close_scaled(mass[i, -1, 1], p[top[i]] + p[other[i]], ulps=FORWARD, scale=1.0)
     assert (mass[..., 2] == 0).all()
     # every layer agrees with the top-k lens (the shared batching path), whatever the batch size
     lens = logit_lens_topk(tiny_gemma, texts, layers, k=1, progress=False)
     per_layer = [[[int(lens.token_ids[i, 1, 0])]] for i in range(len(texts))]
-    torch.testing.assert_close(
-        logit_lens_mass(tiny_gemma, texts, [1], per_layer, batch_size=3, progress=False)[:, 0, 0], lens.probs[:, 1, 0]
+    assert_close_scaled(  # the same lens in other batches: other kernel order, probabilities of scale 1
+        logit_lens_mass(tiny_gemma, texts, [1], per_layer, batch_size=3, progress=False)[:, 0, 0],
+        lens.probs[:, 1, 0],
+        ulps=FORWARD,
+        scale=1.0,
     )
 
 
@@ -89,11 +95,11 @@ def test_answer_mass_mean_and_standard_error():
     mass = torch.tensor([[[0.1, 0.5], [0.2, 0.4]], [[0.3, 0.7], [0.4, 0.2]], [[0.5, 0.3], [0.9, 0.0]]])
     result = answer_mass(mass, layers=[3, 7])
     assert result.layers == (3, 7) and result.n_prompts == 3
-    torch.testing.assert_close(result.english_mean, torch.tensor([0.3, 0.5]))
-    torch.testing.assert_close(result.target_mean, torch.tensor([0.5, 0.2]))
+    assert_close_scaled(result.english_mean, torch.tensor([0.3, 0.5]), ulps=EXACT_OPS)  # 3-term means
+    assert_close_scaled(result.target_mean, torch.tensor([0.5, 0.2]), ulps=EXACT_OPS)
     # sample std of (0.1, 0.3, 0.5) is 0.2; SE = 0.2 / sqrt(3)
-    torch.testing.assert_close(result.english_se[0], torch.tensor(0.2 / 3**0.5))
-    torch.testing.assert_close(result.target_se[1], torch.tensor(0.2 / 3**0.5))
+    assert_close_scaled(result.english_se[0], torch.tensor(0.2 / 3**0.5), ulps=SHORT_SUM)  # std, sqrt
+    assert_close_scaled(result.target_se[1], torch.tensor(0.2 / 3**0.5), ulps=SHORT_SUM)
     single = answer_mass(mass[:1])
     assert single.layers == (0, 1) and (single.english_se == 0).all()
     assert json.loads(json.dumps(result.to_dict()))["n_prompts"] == 3

@@ -10,6 +10,7 @@ from mlsteer.langid import detect_language
 from mlsteer.learners import learn_mean_difference
 from mlsteer.models.embedded_gemma import load_embedded_hf
 from mlsteer.steering import generate, steer
+from ..tolerances import FORWARD, assert_close_scaled
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +35,9 @@ def test_bridge_logits_equal_hf_logits(gemma, hf_gemma):
         ours = gemma.bridge(encoded["input_ids"], attention_mask=encoded["attention_mask"])
         reference = model(**encoded).logits
     real = encoded["attention_mask"].bool()
-    assert float((ours[real] - reference[real]).abs().max()) < 1e-4
+    # Bridge and HF run the same weights with different kernels/summation orders: the logits may
+    # differ by a few dozen ulps of their own scale (|logit| ~ 30: 1.1e-4 on AMD EPYC, <1e-4 on Intel).
+    assert_close_scaled(ours[real], reference[real], ulps=FORWARD)
 
 
 def test_resid_post_equals_hf_hidden_states(gemma, hf_gemma):
@@ -46,7 +49,8 @@ def test_resid_post_equals_hf_hidden_states(gemma, hf_gemma):
             hidden = model(**tokenizer(sentence, return_tensors="pt"), output_hidden_states=True).hidden_states
         for layer in layers:
             expected = hidden[layer + 1][0, -1]
-            assert float((ours[i, layer] - expected).abs().max() / expected.norm()) < 1e-5
+            # same forward, other summation order: a few ulps of the residual's scale (~150 here)
+            assert_close_scaled(ours[i, layer], expected, ulps=FORWARD)
 
 
 def test_spanish_minus_english_vector_turns_english_continuations_spanish(gemma):
