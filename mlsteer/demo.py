@@ -24,12 +24,13 @@ DEMO_PROMPTS = (
 
 
 def run_demo(
-    model_name: str, lang: str, layer: int, alpha: float, output: Path, device: str, console: Console
+    model_name: str, lang: str, layer: int, alpha: float, output: Path, device: str, console: Console,
+    dtype: str = "float32",
 ) -> Path:
     """Learn ``mean(lang) - mean(English)`` at ``layer``, save it, print steered vs unsteered."""
     pairs = builtin_pairs(lang)
     console.print(f"loading {model_name} (the embedded Gemma converts once, ~1 min)")
-    model = load_model(model_name, device=device)
+    model = load_model(model_name, device=device, dtype=dtype)
     english = cache_activations(model, list(pairs.english), [layer], pooling="mean")[:, 0]
     target = cache_activations(model, list(pairs.target), [layer], pooling="mean")[:, 0]
     vector = learn_mean_difference(

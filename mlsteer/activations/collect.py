@@ -97,6 +97,6 @@ def _pooling_hook(store: dict[int, Tensor], layer: int, mask: Tensor, pooling: P
     closure keeps its own layer, never the loop's last)."""
 
     def hook(resid: Tensor, hook) -> None:
-        store[layer] = pool(resid, mask, pooling)
+        store[layer] = pool(resid, mask.to(resid.device), pooling)  # device_map: layers sit on several GPUs
 
     return hook

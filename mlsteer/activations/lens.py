@@ -48,7 +48,8 @@ def _last_position_probs(
 
         def keep(layer: int):
             def hook(resid: Tensor, hook) -> None:
-                captured[layer] = resid[torch.arange(resid.shape[0]), last.to(resid.device)]
+                # to the final norm's device: under a device_map the layers sit on several GPUs
+                captured[layer] = resid[torch.arange(resid.shape[0]), last.to(resid.device)].to(norm.weight.device)
 
             return hook
 

@@ -38,6 +38,10 @@ class CompletionTokens:
     def __len__(self) -> int:
         return self.input_ids.shape[0]
 
+    def to(self, device: torch.device | str) -> CompletionTokens:
+        """The same tokens and residuals on ``device`` (BiPO trains where layer L runs)."""
+        return CompletionTokens(*(getattr(self, f).to(device) for f in ("input_ids", "attention_mask", "completion_mask", "steer_mask", "resid")))
+
     def rows(self, index: Tensor) -> CompletionTokens:
         """A subset of examples, trimmed to its longest sequence."""
         width = int(self.attention_mask[index].sum(1).max())
@@ -58,6 +62,9 @@ class PreferenceData:
 
     def __len__(self) -> int:
         return len(self.chosen)
+
+    def to(self, device: torch.device | str) -> PreferenceData:
+        return PreferenceData(self.chosen.to(device), self.rejected.to(device), self.layer)
 
 
 def encode_completions(

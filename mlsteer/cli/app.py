@@ -17,6 +17,7 @@ from mlsteer.cli.options import (
     CorpusOption,
     DataDirOption,
     DeviceOption,
+    DtypeOption,
     LangOption,
     ModelOption,
     PairsOption,
@@ -35,6 +36,23 @@ console = Console()
 def _fail(error: Exception) -> None:
     console.print(f"[red]error:[/red] {error}")
     raise typer.Exit(code=2)
+
+
+def _load(model_name: str, device: str, dtype: str, data_parallel: bool = False):
+    """Load a model for a command. Under torchrun, commands that split their work across
+    ranks (``data_parallel``: eval, run) join the process group first and take their GPU;
+    the others refuse, since every rank would write the same files."""
+    from mlsteer import distributed
+    from mlsteer.models import load_model
+    from mlsteer.models.devices import resolve_device
+
+    if distributed.launched() and not data_parallel:
+        raise MlsteerError("this command runs in one process; start it without torchrun "
+                           "(data-parallel commands: mlsteer eval, mlsteer run)")
+    resolved = resolve_device(device, distributed.local_rank())
+    distributed.init(resolved)
+    with distributed.main_first():  # the first load may convert and cache the embedded model
+        return load_model(model_name, device=resolved, dtype=dtype)
 
 
 @app.command()
@@ -62,15 +80,15 @@ def cache(
     batch_size: int = typer.Option(16, help="Texts per forward pass."),
     model_name: str = ModelOption,
     device: str = DeviceOption,
+    dtype: str = DtypeOption,
 ) -> None:
     """Cache pooled resid_post activations of the texts in a file."""
     from mlsteer.activations import ActivationMeta, ActivationSet, cache_activations, save_activations
     from mlsteer.hashing import hash_texts
-    from mlsteer.models import load_model
 
     try:
         texts = [line for line in texts_file.read_text(encoding="utf-8").splitlines() if line.strip()]
-        model = load_model(model_name, device=device)
+        model = _load(model_name, device, dtype)
         layer_list = parse_layers(layers, model.n_layers)
         acts = cache_activations(model, texts, layer_list, pooling=pooling, batch_size=batch_size)
     except (MlsteerError, OSError) as error:
@@ -91,15 +109,15 @@ def generate(
     allow_other_model: bool = typer.Option(False, help="Apply a vector learned on another model."),
     model_name: str = ModelOption,
     device: str = DeviceOption,
+    dtype: str = DtypeOption,
 ) -> None:
     """Print the unsteered and steered continuations of PROMPT side by side."""
-    from mlsteer.models import load_model
     from mlsteer.steering import load_steering, steer
     from mlsteer.steering import generate as run_generate
 
     try:
         steering = load_steering(vector) if vector else None
-        model = load_model(model_name, device=device)
+        model = _load(model_name, device, dtype)
         table = Table("unsteered", show_lines=True)
         rows = [run_generate(model, [prompt], max_new_tokens).texts[0]]
         if steering is not None:
@@ -133,12 +151,12 @@ def learn(
     ridge: float = typer.Option(0.1, help="lstsq ridge strength (0 = plain least squares)."),
     model_name: str = ModelOption,
     device: str = DeviceOption,
+    dtype: str = DtypeOption,
 ) -> None:
     """Learn a steering vector (or map) for LANG from a parallel corpus."""
     from dataclasses import replace
 
     from mlsteer.learners import PAPER_MSE, BipoConfig, MSEConfig
-    from mlsteer.models import load_model
     from mlsteer.pipeline.learn import learn_from_corpus, save_results
 
     options: dict = {}
@@ -150,7 +168,7 @@ def learn(
     elif method == "lstsq":
         options = {"ridge": ridge}
     try:
-        model = load_model(model_name, device=device)
+        model = _load(model_name, device, dtype)
         layers = parse_layers(layer, model.n_layers)
         results = learn_from_corpus(
             model, method, layers, lang, corpus=corpus, data_dir=data_dir, n_pairs=n_pairs,
@@ -183,27 +201,33 @@ def evaluate_command(
     max_new_tokens: int = typer.Option(128, help="Generation tasks: tokens per answer."),
     model_name: str = ModelOption,
     device: str = DeviceOption,
+    dtype: str = DtypeOption,
 ) -> None:
-    """Evaluate methods on tasks for several languages; rows are stored as they are produced."""
+    """Evaluate methods on tasks for several languages; rows are stored as they are produced.
+
+    Data-parallel: torchrun --nproc-per-node N -m mlsteer eval ... (each rank takes every N-th batch)."""
+    from mlsteer import distributed
     from mlsteer.evaluation.methods import parse_method
     from mlsteer.evaluation.runner import evaluate
     from mlsteer.evaluation.table import build_tables
     from mlsteer.evaluation.tasks import get_task
-    from mlsteer.models import load_model
 
     try:
         task_objs = [get_task(name) for name in tasks]
         plan = {task.name: parse_langs(langs, task.name) for task in task_objs}
         method_objs = [m for spec in methods for m in parse_method(spec, controls=controls)]
-        model = load_model(model_name, device=device)
+        model = _load(model_name, device, dtype, data_parallel=True)
         for task in task_objs:
             store = evaluate(model, task, plan[task.name], method_objs, out, limit=limit, data_dir=data_dir,
                              seed=seed, batch_size=batch_size, max_new_tokens=max_new_tokens)
     except MlsteerError as error:
         _fail(error)
-    for result in build_tables(store):
-        if result.task in plan and result.model == model.name:
-            console.print(result.markdown() + "\n", soft_wrap=True)
+    finally:
+        distributed.finish()
+    if distributed.is_main():
+        for result in build_tables(store):
+            if result.task in plan and result.model == model.name:
+                console.print(result.markdown() + "\n", soft_wrap=True)
 
 
 def parse_langs(specs: list[str], task: str) -> list[str]:
@@ -232,6 +256,8 @@ def sft(
     lr: float = typer.Option(2e-5, help="AdamW learning rate."),
     seed: int = SeedOption,
     model_name: str = ModelOption,
+    device: str = DeviceOption,
+    dtype: str = DtypeOption,
 ) -> None:
     """Fine-tune the model on LANG-English pairs (the SFT baseline); evaluate it with sft:FOLDER."""
     from mlsteer.data.corpora import load_pairs
@@ -240,7 +266,7 @@ def sft(
 
     try:
         pairs = load_pairs(corpus, lang, data_dir, n=n_pairs, seed=seed)
-        hf_model, tokenizer, _, _ = load_hf(model_name, seed=seed)
+        hf_model, tokenizer, _, _ = load_hf(model_name, device=device, dtype=dtype, seed=seed)
         config = SFTConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed)
         path = finetune(hf_model, tokenizer, pairs, output, config)
     except MlsteerError as error:
@@ -258,13 +284,13 @@ def similarity(
     seed: int = SeedOption,
     model_name: str = ModelOption,
     device: str = DeviceOption,
+    dtype: str = DtypeOption,
 ) -> None:
     """Similarity of each language's activations to English per layer (the paper's Figure 2)."""
-    from mlsteer.models import load_model
     from mlsteer.pipeline.analyses import run_similarity
 
     try:
-        model = load_model(model_name, device=device)
+        model = _load(model_name, device, dtype)
         path = run_similarity(model, parse_codes(langs), out, data_dir, n_pairs, seed, center)
     except MlsteerError as error:
         _fail(error)
@@ -285,15 +311,15 @@ def lens(
     seed: int = SeedOption,
     model_name: str = ModelOption,
     device: str = DeviceOption,
+    dtype: str = DtypeOption,
 ) -> None:
     """Which language each layer thinks in: logit-lens language distribution, base vs steered vs SFT."""
-    from mlsteer.models import load_model
     from mlsteer.pipeline.analyses import run_lens
 
     vectors = parse_assignments(vector, "--vector")
     try:
-        model = load_model(model_name, device=device)
-        sft = {lang: load_model(folder, device=device) for lang, folder in parse_assignments(sft_model, "--sft").items()}
+        model = _load(model_name, device, dtype)
+        sft = {lang: _load(folder, device, dtype) for lang, folder in parse_assignments(sft_model, "--sft").items()}
         paths = run_lens(model, parse_codes(langs), out, vectors, data_dir, n_texts, k, alpha, seed, sft=sft, detector=detector)
     except MlsteerError as error:
         _fail(error)
@@ -312,14 +338,14 @@ def wendler(
     seed: int = SeedOption,
     model_name: str = ModelOption,
     device: str = DeviceOption,
+    dtype: str = DtypeOption,
 ) -> None:
     """Latent English (Wendler et al. 2024): lens mass on the English vs the target answer per layer."""
-    from mlsteer.models import load_model
     from mlsteer.pipeline.wendler import run_wendler
 
     try:
-        model = load_model(model_name, device=device)
-        sft = {lang: load_model(folder, device=device) for lang, folder in parse_assignments(sft_model, "--sft").items()}
+        model = _load(model_name, device, dtype)
+        sft = {lang: _load(folder, device, dtype) for lang, folder in parse_assignments(sft_model, "--sft").items()}
         paths = run_wendler(model, parse_codes(langs), out, parse_assignments(vector, "--vector"), alpha, source, shots, seed, sft=sft)
     except MlsteerError as error:
         _fail(error)
@@ -338,13 +364,13 @@ def pca(
     seed: int = SeedOption,
     model_name: str = ModelOption,
     device: str = DeviceOption,
+    dtype: str = DtypeOption,
 ) -> None:
     """Training corpus vs evaluation prompts in a 2-D PCA of activations (the paper's Figure 8)."""
-    from mlsteer.models import load_model
     from mlsteer.pipeline.distribution import run_train_test_pca
 
     try:
-        model = load_model(model_name, device=device)
+        model = _load(model_name, device, dtype)
         path = run_train_test_pca(model, parse_codes(langs), out, layer, task, corpus, data_dir, n, seed)
     except MlsteerError as error:
         _fail(error)
@@ -367,13 +393,13 @@ def sweep(
     seed: int = SeedOption,
     model_name: str = ModelOption,
     device: str = DeviceOption,
+    dtype: str = DtypeOption,
 ) -> None:
     """Layer sensitivity: choose layer and alpha on validation, report on test with controls."""
-    from mlsteer.models import load_model
     from mlsteer.pipeline.sweep import run_sweep, sweep_markdown
 
     try:
-        model = load_model(model_name, device=device)
+        model = _load(model_name, device, dtype)
         results = run_sweep(model, task, parse_codes(langs), out, parse_layers(layers, model.n_layers), parse_floats(alphas),
                             learner, corpus, n_pairs, limit, data_dir, seed, test_grid)
     except MlsteerError as error:
@@ -397,9 +423,9 @@ def transfer(
     seed: int = SeedOption,
     model_name: str = ModelOption,
     device: str = DeviceOption,
+    dtype: str = DtypeOption,
 ) -> None:
     """Cross-language transfer: each language's vector on every target language (Figure 3, Table 4)."""
-    from mlsteer.models import load_model
     from mlsteer.pipeline.sweep import VectorChoice, load_choices
     from mlsteer.pipeline.transfer import run_transfer
 
@@ -410,7 +436,7 @@ def transfer(
             choices = {lang: VectorChoice(Path(path), layer, alpha) for lang, path in parse_assignments(vector, "--vector").items()}
         else:
             raise MlsteerError("name the vectors: --from-sweep RUN_DIR, or --vector LANG=FILE ... with --layer")
-        model = load_model(model_name, device=device)
+        model = _load(model_name, device, dtype)
         matrix = run_transfer(model, task, choices, parse_codes(targets), out, limit, data_dir, seed)
     except MlsteerError as error:
         _fail(error)
@@ -434,13 +460,13 @@ def pivot(
     seed: int = SeedOption,
     model_name: str = ModelOption,
     device: str = DeviceOption,
+    dtype: str = DtypeOption,
 ) -> None:
     """Pivot languages: vectors toward es/fr/de instead of English (the paper's Table 3)."""
-    from mlsteer.models import load_model
     from mlsteer.pipeline.transfer import run_pivot
 
     try:
-        model = load_model(model_name, device=device)
+        model = _load(model_name, device, dtype)
         matrix = run_pivot(model, task, parse_codes(langs), parse_codes(pivots), out, layer, alpha, learner, corpus,
                            n_pairs, limit, data_dir, seed)
     except MlsteerError as error:
@@ -470,17 +496,26 @@ def run_command(
     out: Path | None = typer.Option(None, "--out", help="Run folder (default: the config's out)."),
     data_dir: Path | None = DataDirOption,
     exports: bool = typer.Option(True, help="PNG/SVG exports of the figures (needs Chromium for kaleido)."),
-    device: str = DeviceOption,
+    device: str | None = typer.Option(None, "--device", help="cpu, cuda, cuda:N or auto (default: the config's device, else cpu)."),
+    dtype: str | None = typer.Option(None, "--dtype", help="float32, bfloat16 or float16 (default: the config's dtype, else float32)."),
 ) -> None:
-    """Run an experiment config end to end: sweep, evaluate, analyse, report (resumable)."""
+    """Run an experiment config end to end: sweep, evaluate, analyse, report (resumable).
+
+    Data-parallel: torchrun --nproc-per-node N -m mlsteer run CONFIG (evaluations split across ranks)."""
     from rich.markdown import Markdown
+
+    from mlsteer import distributed
 
     from mlsteer.experiment import load_config, run_experiment
 
     try:
-        result = run_experiment(load_config(config, out), data_dir, device=device, console=console, exports=exports)
+        result = run_experiment(load_config(config, out), data_dir, device=device, dtype=dtype, console=console, exports=exports)
     except MlsteerError as error:
         _fail(error)
+    finally:
+        distributed.finish()
+    if not distributed.is_main():
+        return
     console.rule("summary")
     console.print(Markdown(result.summary))
     total = sum(result.seconds.values())
@@ -495,12 +530,13 @@ def demo(
     output: Path = typer.Option(Path("runs/demo"), "--output", "-o", help="Folder for the vector."),
     model_name: str = ModelOption,
     device: str = DeviceOption,
+    dtype: str = DtypeOption,
 ) -> None:
     """Learn an English->LANG mean-difference vector from built-in pairs and show its effect."""
     from mlsteer.demo import run_demo
 
     try:
-        run_demo(model_name, lang, layer, alpha, output, device, console)
+        run_demo(model_name, lang, layer, alpha, output, device, console, dtype=dtype)
     except MlsteerError as error:
         _fail(error)
 

@@ -7,7 +7,8 @@ import typer
 from mlsteer.models.embedded_gemma import EMBEDDED_NAME
 
 ModelOption = typer.Option(EMBEDDED_NAME, "--model", "-m", help="Built-in name, local HF folder or Hub id.")
-DeviceOption = typer.Option("cpu", "--device", help="cpu (default) or cuda.")
+DeviceOption = typer.Option("cpu", "--device", help="cpu (default), cuda, cuda:N or auto (the GPU if there is one).")
+DtypeOption = typer.Option("float32", "--dtype", help="Weights dtype: float32 (default), bfloat16 or float16.")
 LangOption = typer.Option(..., "--lang", help="Target language (ISO 639-1), e.g. sw.")
 CorpusOption = typer.Option("tatoeba", "--corpus", help="tatoeba, msvamp or builtin.")
 DataDirOption = typer.Option(None, "--data-dir", help="Benchmark folder (else $MLSTEER_DATA, else the Hub).")

@@ -8,9 +8,10 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from mlsteer import distributed
 from mlsteer.evaluation.methods import Method
 from mlsteer.evaluation.scoring import score_choices
-from mlsteer.evaluation.store import ResultRow, ResultStore
+from mlsteer.evaluation.store import ResultRow, ResultStore, merge_shards
 from mlsteer.evaluation.tasks.base import Example, Task
 from mlsteer.langid import detect_language
 from mlsteer.models.wrapper import SteerableModel
@@ -38,26 +39,67 @@ def evaluate(
     Everything that can fail on bad input (unknown language, missing files, a vector for
     another model) is checked for all languages and methods before the first row is written.
     ``split`` defaults to the task's test split (sweeps choose on ``task.fewshot_split``).
+
+    Under ``torchrun`` every rank calls this with the same arguments: the batches still to do
+    are dealt round-robin (each batch holds the same items as in one process, so the rows are
+    the same), each rank writes its own shard file, and the returned store (on every rank)
+    holds the merged rows. See :mod:`mlsteer.distributed`.
     """
     run_dir = Path(run_dir)
     examples = {lang: task.load(lang, split=split, data_dir=data_dir, limit=limit, seed=seed) for lang in langs}
-    for lang in langs:
-        for method in methods:
-            method.setup(model, task, lang, data_dir, seed, run_dir)
-    store = ResultStore(run_dir)
+    with distributed.main_first():  # setup may translate or load a model into shared files
+        for lang in langs:
+            for method in methods:
+                method.setup(model, task, lang, data_dir, seed, run_dir)
+    parallel = distributed.world_size() > 1
+    if distributed.is_main():
+        merge_shards(run_dir)  # rows a killed data-parallel run left in rank files (any world size)
+    distributed.barrier()
+    store = ResultStore(run_dir)  # not written while ranks run: every rank sees the same todo list
+    writer = ResultStore(run_dir, shard=distributed.rank()) if parallel else store
+    fail_after = _fail_after()
     for lang in langs:
         for method in methods:
             done = store.done(model.name, task.name, lang, method.name)
             todo = [e for e in examples[lang] if e.id not in done]
-            bar = tqdm(total=len(examples[lang]), initial=len(examples[lang]) - len(todo), disable=not progress,
-                       desc=f"{task.name} {lang} {method.name}", leave=False)
-            for start in range(0, len(todo), batch_size):
-                batch = todo[start : start + batch_size]
+            batches = distributed.my_share([todo[i : i + batch_size] for i in range(0, len(todo), batch_size)])
+            mine = sum(len(batch) for batch in batches)
+            bar = tqdm(total=mine, disable=not progress or not distributed.is_main(),
+                       desc=f"{task.name} {lang} {method.name}" + (f" (rank 0 of {distributed.world_size()})" if parallel else ""),
+                       leave=False)
+            for batch in batches:
                 rows = _run_batch(model, task, method, lang, batch, batch_size, max_new_tokens)
-                store.add(rows)
+                writer.add(rows)
                 bar.update(len(batch))
+                fail_after = _maybe_fail(fail_after)
             bar.close()
+    if parallel:
+        writer.close()
+        store.close()
+        distributed.barrier()
+        if distributed.is_main():
+            merge_shards(run_dir)
+        distributed.barrier()
+        store = ResultStore(run_dir)
     return store
+
+
+def _fail_after() -> int | None:
+    """Test hook: ``MLSTEER_FAIL_AFTER_BATCHES=N`` (on ``MLSTEER_FAIL_RANK``, default every
+    rank) makes this process die hard after writing N batches, as a killed job would."""
+    count = os.environ.get("MLSTEER_FAIL_AFTER_BATCHES")
+    wanted = os.environ.get("MLSTEER_FAIL_RANK")
+    if count is None or (wanted is not None and int(wanted) != distributed.rank()):
+        return None
+    return int(count)
+
+
+def _maybe_fail(remaining: int | None) -> int | None:
+    if remaining is None:
+        return None
+    if remaining <= 1:
+        os._exit(17)  # no cleanup, no flush: what SIGKILL or a lost node leaves behind
+    return remaining - 1
 
 
 def _run_batch(model, task: Task, method: Method, lang: str, batch: list[Example], batch_size: int, max_new_tokens: int) -> list[ResultRow]:

@@ -2,6 +2,10 @@
 
 Each batch of rows is one transaction, so a killed run leaves whole batches only; the primary
 key makes a rerun skip what is there (no duplicates, nothing lost).
+
+Under ``torchrun`` each rank writes its own ``results.rank{R}.sqlite`` (one writer per file, so
+no lock is shared across processes or nodes) and rank 0 merges them into ``results.sqlite``
+with the same ``INSERT OR IGNORE``: a merge that is killed half way is simply done again.
 """
 
 from __future__ import annotations
@@ -40,13 +44,22 @@ class ResultRow:
     output_lang: str | None = None
 
 
-class ResultStore:
-    """``RUN_DIR/results.sqlite``."""
+MAIN_FILE = "results.sqlite"
+SHARD_GLOB = "results.rank*.sqlite"
 
-    def __init__(self, run_dir: str | os.PathLike) -> None:
+
+def shard_path(run_dir: str | os.PathLike, rank: int) -> Path:
+    """The file one data-parallel rank writes its rows to."""
+    return Path(run_dir) / f"results.rank{rank}.sqlite"
+
+
+class ResultStore:
+    """``RUN_DIR/results.sqlite``, or with ``shard=R`` rank R's ``results.rank{R}.sqlite``."""
+
+    def __init__(self, run_dir: str | os.PathLike, shard: int | None = None) -> None:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.path = self.run_dir / "results.sqlite"
+        self.path = self.run_dir / MAIN_FILE if shard is None else shard_path(run_dir, shard)
         self.connection = sqlite3.connect(self.path)
         self.connection.execute("PRAGMA journal_mode=WAL")
         self.connection.execute(SCHEMA)
@@ -91,3 +104,26 @@ class ResultStore:
 
     def close(self) -> None:
         self.connection.close()
+
+
+def merge_shards(run_dir: str | os.PathLike) -> int:
+    """Move every rank's rows into ``results.sqlite`` and delete the rank files; returns rows
+    added. Rows already there are skipped, so merging after a kill, or twice, loses and
+    duplicates nothing. The main file is checkpointed, so a reader on another node sees it whole."""
+    shards = sorted(Path(run_dir).glob(SHARD_GLOB))
+    store = ResultStore(run_dir)
+    added = 0
+    try:
+        for shard in shards:
+            with store.connection:
+                before = store.connection.total_changes
+                store.connection.execute("ATTACH DATABASE ? AS shard", (str(shard),))
+                store.connection.execute("INSERT OR IGNORE INTO results SELECT * FROM shard.results")
+                added += store.connection.total_changes - before
+            store.connection.execute("DETACH DATABASE shard")
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(shard) + suffix).unlink(missing_ok=True)
+        store.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        store.close()
+    return added

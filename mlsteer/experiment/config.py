@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -50,6 +51,8 @@ class ExperimentConfig:
     out: Path
     languages: list[str]
     model: str = "gemma-3-270m"
+    device: str = "cpu"  # cpu, cuda, cuda:N or auto; not part of a run's identity (a run may resume elsewhere)
+    dtype: str = "float32"  # float32, bfloat16 or float16; part of its identity (it changes the numbers)
     seed: int = 0
     learners: list[LearnerConfig] = field(default_factory=lambda: [LearnerConfig("mse")])
     layers: list[int] = field(default_factory=lambda: [6])
@@ -153,6 +156,11 @@ def _check(config: ExperimentConfig, where: str) -> None:
 
     for code in config.languages + config.similarity + config.lens + config.wendler:
         get_language(code)  # unknown code: error listing the known ones
+    from mlsteer.models.devices import DEVICES, parse_dtype
+
+    parse_dtype(config.dtype)  # unknown dtype: error listing the known ones
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", config.device):
+        raise MlsteerError(f"{where}: unknown device {config.device!r}; use one of: {', '.join(DEVICES)}")
     if not config.languages:
         raise MlsteerError(f"{where}: languages is empty; name at least one language to steer")
     for data in filter(None, (config.data, config.with_data)):

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
+from mlsteer import distributed
 from mlsteer.analysis.sweep import shared_cell
 from mlsteer.errors import MlsteerError
 from mlsteer.evaluation.methods import parse_method
@@ -28,6 +29,7 @@ from mlsteer.evaluation.tasks import get_task
 from mlsteer.experiment.config import DataConfig, ExperimentConfig, LearnerConfig
 from mlsteer.experiment.summary import summary_markdown
 from mlsteer.models import load_model
+from mlsteer.models.devices import resolve_device
 from mlsteer.models.wrapper import SteerableModel
 from mlsteer.paths import data_dir as resolve_data_dir
 from mlsteer.pipeline.sweep import VectorChoice, export_choices, learn_layers, load_choices, run_sweep
@@ -64,18 +66,29 @@ class RunResult:
 
 
 def run_experiment(
-    config: ExperimentConfig, data_dir: str | os.PathLike | None = None, device: str = "cpu",
-    console: Console | None = None, progress: bool = True, exports: bool = True,
+    config: ExperimentConfig, data_dir: str | os.PathLike | None = None, device: str | None = None,
+    console: Console | None = None, progress: bool = True, exports: bool = True, dtype: str | None = None,
 ) -> RunResult:
-    """Run every step of ``config``; a rerun skips or resumes what is done."""
-    console = console or Console()
+    """Run every step of ``config``; a rerun skips or resumes what is done.
+
+    ``device`` / ``dtype`` override the config's. Under ``torchrun`` every rank runs this: the
+    evaluations are split across ranks, while learning, analyses and the report run on rank 0
+    (see :mod:`mlsteer.distributed`); only rank 0's result carries the summary and report.
+    """
+    config = replace(config, device=device or config.device, dtype=dtype or config.dtype)
+    console = console or Console(quiet=not distributed.is_main() and distributed.launched())
     folder = resolve_data_dir(data_dir)
     data = config.resolved(folder is not None)
-    _claim(config, data)
+    resolved = resolve_device(config.device, distributed.local_rank())
+    distributed.init(resolved)
+    with distributed.main_first():
+        _claim(config, data)
     console.rule(f"[bold]mlsteer run {config.name}[/bold] -> {config.out}")
     console.print(f"data: {'benchmark folder ' + str(folder) if folder else 'built-in (no --data-dir / $MLSTEER_DATA)'}; "
-                  f"corpus {data.corpus}, layers chosen on {data.sweep_task}, tasks {', '.join(data.tasks)}")
-    model = load_model(config.model, device=device)
+                  f"corpus {data.corpus}, layers chosen on {data.sweep_task}, tasks {', '.join(data.tasks)}; "
+                  f"{config.dtype} on {resolved}" + (f", {distributed.world_size()} ranks" if distributed.world_size() > 1 else ""))
+    with distributed.main_first():  # the first load may convert and cache the embedded model
+        model = load_model(config.model, device=resolved, dtype=config.dtype)
     run = Run(config, data, folder, model, console, progress, {}, {}, {}, {})
     steps: list[tuple[str, Callable[[Run], None]]] = [("sweep", _sweep), ("evaluate", _evaluate)]
     steps += [(name, step) for name, step, wanted in (
@@ -85,9 +98,13 @@ def run_experiment(
     for index, (name, step) in enumerate(steps, start=1):
         console.print(f"[bold cyan][{index}/{len(steps) + 1}] {name}[/bold cyan]")
         start = time.perf_counter()
-        step(run)
+        if name in ("sweep", "evaluate") or distributed.is_main():  # analyses: rank 0 only
+            step(run)
+        distributed.barrier()
         seconds[name] = time.perf_counter() - start
         console.print(f"    {name} done in {seconds[name]:.0f} s")
+    if not distributed.is_main():
+        return RunResult(run.out, run.out / "report.html", "", seconds)
     console.print(f"[bold cyan][{len(steps) + 1}/{len(steps) + 1}] summary and report[/bold cyan]")
     start = time.perf_counter()
     store = ResultStore(run.out / "eval")
@@ -107,9 +124,11 @@ def _claim(config: ExperimentConfig, data: DataConfig) -> None:
     """Remember the config in the run folder; refuse a folder made by a different one."""
     record = {**config.to_dict(), "data_in_force": asdict(data)}
     record.pop("out")
+    record.pop("device")  # where it runs is not what it computes: a run may resume on a GPU
     path = config.out / CONFIG_FILE
     if path.is_file():
         before = json.loads(path.read_text())
+        before.setdefault("dtype", "float32")  # folders made before runs had a dtype ran in fp32
         changed = sorted(k for k in set(before) | set(record) if before.get(k) != json.loads(json.dumps(record)).get(k))
         if changed:
             raise MlsteerError(f"{config.out} was made by a different config (differs in: {', '.join(changed)}); "
@@ -163,11 +182,14 @@ def _sweep(run: Run) -> None:
             layer, alpha = shared_cell(grids, layers, alphas)
             run.console.print(f"    {learner.name}: {', '.join(extra)} not in {task}; using the shared choice layer {layer}, alpha {alpha:g}")
             for lang in extra:
-                path = learn_layers(run.model, lang, [layer], learner.name, run.out / "vectors", run.data.corpus, run.data_dir,
-                                    pairs, config.seed, options, progress=run.progress)
+                with distributed.main_first():  # rank 0 learns and saves; the others reuse the file
+                    path = learn_layers(run.model, lang, [layer], learner.name, run.out / "vectors", run.data.corpus,
+                                        run.data_dir, pairs, config.seed, options, progress=run.progress)
                 choices[lang] = VectorChoice(path, layer, alpha)
         run.choices[learner.name], run.shared[learner.name] = choices, set(extra)
-        export_choices(choices, run.out / "chosen" / learner.name)
+        if distributed.is_main():
+            export_choices(choices, run.out / "chosen" / learner.name)
+        distributed.barrier()
 
 
 def _evaluate(run: Run) -> None:
@@ -193,7 +215,8 @@ def _evaluate(run: Run) -> None:
         store = evaluate(run.model, task, langs, methods, run.out / "eval", limit=limit, data_dir=run.data_dir,
                          seed=run.config.seed, max_new_tokens=run.config.max_new_tokens, progress=run.progress)
         run.plan[name], run.methods[name] = langs, [m.name for m in methods]
-        export_tables(build_tables(store), run.out / "eval")
+        if distributed.is_main():
+            export_tables(build_tables(store), run.out / "eval")
 
 
 def _vectors(run: Run, langs: list[str]) -> dict[str, str]:

@@ -77,7 +77,8 @@ def learn_bipo(
     steer_rows = both.resid[both.steer_mask]
     rms = float(steer_rows.pow(2).mean().sqrt())
     lr = config.lr * (rms if config.lr_per_resid_rms else 1.0)
-    vector = torch.zeros(both.resid.shape[-1], requires_grad=True)
+    # v and AdamW's state live where the cached residuals do (the layer's device, see pipeline.learn)
+    vector = torch.zeros(both.resid.shape[-1], device=both.resid.device, requires_grad=True)
     optimiser = torch.optim.AdamW([vector], lr=lr, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(n / config.batch_size)
     total = config.epochs * steps_per_epoch

@@ -72,11 +72,17 @@ def convert_embedded(force: bool = False) -> Path:
     return target
 
 
-def load_embedded_hf(device: str = "cpu") -> tuple[PreTrainedModel, object]:
-    """The fp32 HF model (eager attention, as the bridge uses) and its tokenizer."""
+def load_embedded_hf(
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    attn_implementation: str = "sdpa",
+    device_map: str | dict | None = None,
+) -> tuple[PreTrainedModel, object]:
+    """The HF model and its tokenizer, read from the fp32 cache and cast to ``dtype`` as the
+    weights load, straight onto ``device`` (or spread by ``device_map``)."""
     path = convert_embedded()
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(
-        path, dtype=torch.float32, attn_implementation="eager"
+        path, dtype=dtype, attn_implementation=attn_implementation, device_map=device_map or str(device)
     )
-    return model.to(device).eval(), tokenizer
+    return model.eval(), tokenizer

@@ -10,7 +10,10 @@ import torch
 from transformer_lens.model_bridge import TransformerBridge
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
-from mlsteer.errors import UnknownModelError
+from mlsteer.distributed import local_rank
+from mlsteer.errors import MlsteerError, UnknownModelError, check_choice
+from mlsteer.models.attention import use_sdpa
+from mlsteer.models.devices import ATTENTION, parse_dtype, resolve_device
 from mlsteer.models.embedded_gemma import (
     BRIDGE_ID,
     EMBEDDED_NAME,
@@ -34,9 +37,11 @@ BUILTIN_MODELS = (EMBEDDED_NAME, *TINY_MODELS)
 
 def load_model(
     name_or_path: str = EMBEDDED_NAME,
-    device: str = "cpu",
-    dtype: torch.dtype = torch.float32,
+    device: str | torch.device = "cpu",
+    dtype: str | torch.dtype = torch.float32,
     seed: int = 0,
+    device_map: str | dict | None = None,
+    attn_implementation: str = "sdpa",
 ) -> SteerableModel:
     """Load a model behind a TransformerLens 4 bridge.
 
@@ -44,30 +49,51 @@ def load_model(
         name_or_path: ``gemma-3-270m`` (embedded, offline), ``tiny-gemma3`` / ``tiny-llama``
             (random weights, for tests), a local HF folder, or a Hub id such as
             ``meta-llama/Llama-2-7b-chat-hf``.
-        device: ``cpu`` by default; ``cuda`` for a GPU.
-        dtype: weights dtype for Hub and folder models (the embedded model is always fp32).
+        device: ``cpu`` (default), ``cuda``, ``cuda:N`` or ``auto`` (the GPU if there is one).
+        dtype: weights dtype (``float32``, ``bfloat16``, ``float16``); weights are cast as they
+            load, straight onto the device (the embedded model's cache is fp32).
         seed: weight seed of the tiny models.
+        device_map: spread a model larger than one GPU over several (accelerate's
+            ``device_map``: ``"auto"``, ``"balanced"`` or a dict); replaces ``device``.
+        attn_implementation: ``sdpa`` (default; every mlsteer path) or ``eager``, needed only
+            to hook attention scores or patterns (see :mod:`mlsteer.models.attention`).
     """
-    hf_model, tokenizer, name, bridge_id = load_hf(name_or_path, device, dtype, seed)
-    return wrap_hf_model(hf_model, tokenizer, name, bridge_id, device)
+    check_choice("attn_implementation", attn_implementation, ATTENTION)
+    hf_model, tokenizer, name, bridge_id = load_hf(name_or_path, device, dtype, seed, device_map, attn_implementation)
+    model = wrap_hf_model(hf_model, tokenizer, name, bridge_id)
+    if attn_implementation == "sdpa":
+        use_sdpa(model.bridge)
+    return model
 
 
 def load_hf(
-    name_or_path: str, device: str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0
+    name_or_path: str,
+    device: str | torch.device = "cpu",
+    dtype: str | torch.dtype = torch.float32,
+    seed: int = 0,
+    device_map: str | dict | None = None,
+    attn_implementation: str = "sdpa",
 ) -> tuple[PreTrainedModel, Any, str, str]:
     """The plain HF model and tokenizer behind ``name_or_path`` (no bridge), its mlsteer name,
     and the id that picks the bridge adapter. Fine-tuning starts from here."""
+    dtype = parse_dtype(dtype)
+    placement = _placement(device, device_map)
     if name_or_path == EMBEDDED_NAME:
-        hf_model, tokenizer = load_embedded_hf(device)
+        hf_model, tokenizer = load_embedded_hf(dtype=dtype, attn_implementation=attn_implementation, device_map=placement)
         return hf_model, tokenizer, EMBEDDED_NAME, BRIDGE_ID
     if name_or_path in TINY_MODELS:
-        return tiny_hf_model(name_or_path, seed=seed).to(device), tiny_tokenizer(), name_or_path, name_or_path
+        if isinstance(placement, dict) or placement in ("auto", "balanced", "balanced_low_0", "sequential"):
+            raise MlsteerError(f"{name_or_path} is built in-process on one device; pass device=..., not device_map")
+        hf_model = tiny_hf_model(name_or_path, seed=seed, attn_implementation=attn_implementation)
+        return hf_model.to(device=placement, dtype=dtype), tiny_tokenizer(), name_or_path, name_or_path
     path = Path(name_or_path).expanduser()
     if path.is_dir() or ("/" in name_or_path and not path.suffix):
         source = str(path) if path.is_dir() else name_or_path
         tokenizer = AutoTokenizer.from_pretrained(source)
-        hf_model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, attn_implementation="eager")
-        return hf_model.to(device).eval(), tokenizer, source, source
+        hf_model = AutoModelForCausalLM.from_pretrained(
+            source, dtype=dtype, attn_implementation=attn_implementation, device_map=placement
+        )
+        return hf_model.eval(), tokenizer, source, source
     raise UnknownModelError(
         f"unknown model {name_or_path!r}; use one of the built-in models "
         f"({', '.join(BUILTIN_MODELS)}), a local Hugging Face model folder, or a Hub id such "
@@ -75,17 +101,27 @@ def load_hf(
     )
 
 
-def wrap_hf_model(
-    hf_model: PreTrainedModel, tokenizer: Any, name: str, bridge_id: str, device: str = "cpu"
-) -> SteerableModel:
-    """Put an already-loaded HF causal LM behind a bridge; nothing is downloaded."""
+def _placement(device: str | torch.device, device_map: str | dict | None) -> str | dict:
+    """What ``from_pretrained(device_map=...)`` gets: the map, or the one resolved device (so
+    the weights load straight onto it, with no CPU copy first)."""
+    if device_map is None:
+        return str(resolve_device(device, local_rank()))
+    if isinstance(device_map, str) and device_map != "auto" and not torch.cuda.is_available():
+        resolve_device(device_map)  # "cuda:1" with no GPU: the one-line error
+    return device_map
+
+
+def wrap_hf_model(hf_model: PreTrainedModel, tokenizer: Any, name: str, bridge_id: str) -> SteerableModel:
+    """Put an already-loaded HF causal LM behind a bridge; nothing is downloaded. The bridge
+    keeps the model where it is (one device, or accelerate's ``hf_device_map``)."""
     if tokenizer.pad_token is None:  # Llama has none; padded positions are masked anyway
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "right"
     # The bridge logs a deprecation line for every alias it resolves; keep the console quiet.
     logging.getLogger("transformer_lens").setLevel(logging.ERROR)
+    first = next(hf_model.parameters())
     bridge = TransformerBridge.boot_transformers(
-        bridge_id, hf_model=hf_model, tokenizer=tokenizer, device=device
+        bridge_id, hf_model=hf_model, tokenizer=tokenizer, device=first.device, dtype=first.dtype
     )
     bridge.eval()
     return SteerableModel(

@@ -67,8 +67,11 @@ def tiny_tokenizer() -> PreTrainedTokenizerFast:
     )
 
 
-def tiny_hf_model(kind: str, seed: int = 0) -> PreTrainedModel:
-    """A random-weight HF causal LM of ``kind`` (``tiny-gemma3`` or ``tiny-llama``), seeded."""
+def tiny_hf_model(kind: str, seed: int = 0, attn_implementation: str = "sdpa") -> PreTrainedModel:
+    """A random-weight HF causal LM of ``kind`` (``tiny-gemma3`` or ``tiny-llama``), seeded.
+
+    Built in fp32 on the CPU (so the weights are the same on every machine); the caller moves
+    and casts it."""
     vocab = len(tiny_tokenizer())
     common = dict(
         vocab_size=vocab,
@@ -82,7 +85,7 @@ def tiny_hf_model(kind: str, seed: int = 0) -> PreTrainedModel:
         pad_token_id=0,
         bos_token_id=1,
         eos_token_id=2,
-        attn_implementation="eager",  # what the bridge runs; sdpa would differ by ~1e-6
+        attn_implementation=attn_implementation,
     )
     with torch.random.fork_rng():
         torch.manual_seed(seed)

@@ -28,7 +28,8 @@ class _Inject(nn.Module):
         self.resid = resid
 
     def forward(self, hidden_states: Tensor, *args, **kwargs) -> Tensor:
-        return self.resid.to(hidden_states.dtype)
+        # fp32 residuals (and v) into the model's dtype and device; gradients flow back through the cast
+        return self.resid.to(device=hidden_states.device, dtype=hidden_states.dtype)
 
 
 class UpperStack:
@@ -59,7 +60,8 @@ class UpperStack:
             for i in range(self.layer):
                 layers[i] = _PassThrough()
             layers[self.layer] = _Inject(resid)
-            output = self._decoder(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+            device = self.model.device  # the embedding's: accelerate moves activations on from there
+            output = self._decoder(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device), use_cache=False)
         finally:
             for i, module in enumerate(originals):
                 layers[i] = module
@@ -79,8 +81,10 @@ class UpperStack:
         """
         hidden = self.final_hidden(input_ids, attention_mask, resid)
         rows, cols = completion_mask[:, 1:].nonzero(as_tuple=True)  # position t-1 predicts token t
-        logits = self.model.unembed(hidden[rows, cols])
-        token_logprobs = logits.log_softmax(dim=-1).gather(-1, input_ids[rows, cols + 1].unsqueeze(-1))[:, 0]
-        return torch.zeros(input_ids.shape[0], dtype=token_logprobs.dtype, device=hidden.device).index_add(
-            0, rows, token_logprobs
+        logits = self.model.unembed(hidden[rows.to(hidden.device), cols.to(hidden.device)])
+        targets = input_ids[rows, cols + 1].unsqueeze(-1).to(logits.device)
+        token_logprobs = logits.log_softmax(dim=-1).gather(-1, targets)[:, 0]
+        # back on the device of the inputs (BiPO's vector and reference log-probs)
+        return torch.zeros(input_ids.shape[0], dtype=token_logprobs.dtype, device=resid.device).index_add(
+            0, rows.to(resid.device), token_logprobs.to(resid.device)
         )

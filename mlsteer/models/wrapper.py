@@ -77,7 +77,29 @@ class SteerableModel:
 
     @property
     def device(self) -> torch.device:
-        return next(self.bridge.parameters()).device
+        """Where inputs go: the embedding's device (the first of several under a ``device_map``)."""
+        return self.bridge.original_model.get_input_embeddings().weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The weights' dtype; residuals have it too (steering casts its fp32 vectors to it)."""
+        return self.bridge.original_model.get_input_embeddings().weight.dtype
+
+    @property
+    def attn_implementation(self) -> str:
+        """``sdpa`` or ``eager`` (see :mod:`mlsteer.models.attention`)."""
+        return str(self.bridge.original_model.config._attn_implementation)
+
+    def layer_device(self, layer: int) -> torch.device:
+        """The device block ``layer`` runs on: under a ``device_map`` split, steering entries,
+        masks and BiPO's vector go there, not to the first GPU."""
+        block = self.bridge.original_model.get_decoder().layers[self.check_layer(layer)]
+        return next(block.parameters()).device
+
+    @property
+    def output_device(self) -> torch.device:
+        """The device of the unembedding (the last GPU of a ``device_map`` split)."""
+        return self.bridge.original_model.get_output_embeddings().weight.device
 
     @property
     def adds_bos(self) -> bool:
@@ -107,7 +129,7 @@ class SteerableModel:
         rows = flat.shape[0]
         # Pad to a multiple of 16 rows: the CPU fp32 GEMM here takes 145 ms for 13 rows of
         # Gemma's 262k-vocabulary unembedding but 61 ms for 16 (bench/bench_bipo.py).
-        padded = torch.nn.functional.pad(flat, (0, 0, 0, -rows % 16))
+        padded = torch.nn.functional.pad(flat.to(self.output_device), (0, 0, 0, -rows % 16))
         logits = hf_model.get_output_embeddings()(padded)[:rows].float()
         softcap = getattr(hf_model.config, "final_logit_softcapping", None)
         logits = torch.tanh(logits / softcap) * softcap if softcap else logits

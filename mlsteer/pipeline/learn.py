@@ -84,7 +84,7 @@ def learn_from_corpus(
         common = dict(layer=layer, model_fingerprint=model.fingerprint, train_hash=train_hash, heldout=held, seed=seed)
         if method == "bipo":
             triples = _bipo_triples(corpus, lang, train, data_dir, n_pairs, seed)
-            data = encode_preferences(model, triples, layer, progress=progress)
+            data = encode_preferences(model, triples, layer, progress=progress).to(model.layer_device(layer))
             upper = UpperStack(model, layer)
             config = options.pop("config", BipoConfig())
             result = learn_bipo(

@@ -20,6 +20,7 @@ import torch
 from jaxtyping import Bool
 from torch import Tensor
 
+from mlsteer import distributed
 from mlsteer.activations.collect import check_layers
 from mlsteer.analysis.paired import align
 from mlsteer.analysis.sweep import CONTROLS, LanguageSweep, choose_cell, summarise_sweep
@@ -92,7 +93,8 @@ def run_sweep(
     sweeps = []
     for lang in langs:
         task.load(lang, split=task.fewshot_split, data_dir=data_dir, limit=1)  # bad language/files: fail before learning
-        path = learn_layers(model, lang, layers, learner, vectors_dir, corpus, data_dir, n_pairs, seed, options, progress=progress)
+        with distributed.main_first():  # under torchrun: rank 0 learns and saves, the others reuse the file
+            path = learn_layers(model, lang, layers, learner, vectors_dir, corpus, data_dir, n_pairs, seed, options, progress=progress)
         label = path.stem
         grid = {(layer, alpha): steered_methods(VectorChoice(path, layer, alpha), label)["vector"] for layer in layers for alpha in alphas}
         store = evaluate(model, task, [lang], [Basic(), *grid.values()], out / "validation", split=task.fewshot_split, **common)
@@ -110,7 +112,9 @@ def run_sweep(
             {c: on_test[c] for c in CONTROLS if c in on_test}, on_test.get("basic"),
             _grid(on_test, layers, alphas) if test and test_grid else None,
         ))
-        _write(sweeps, out, task.name, model.name, learner, vectors_dir)  # after every language: a killed run keeps the finished ones
+        if distributed.is_main():
+            _write(sweeps, out, task.name, model.name, learner, vectors_dir)  # after every language: a killed run keeps the finished ones
+        distributed.barrier()
     return sweeps
 
 

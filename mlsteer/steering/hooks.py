@@ -72,7 +72,8 @@ def steer(
     hooks = []
     for item in items:
         item.check_compatible(model, allow_other_model=allow_other_model)
-        apply = item.prepare(alpha, scale == "relative", model.device)  # validates alpha and scale
+        # validates alpha and scale; the delta lives on its own layer's device (device_map splits)
+        apply = item.prepare(alpha, scale == "relative", model.layer_device(item.layer))
         hooks.append((item.hook_name, _steering_hook(model, apply, positions, include_bos, model.adds_bos)))
     with model.bridge.hooks(fwd_hooks=hooks):
         yield model
