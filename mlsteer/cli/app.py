@@ -220,11 +220,12 @@ def evaluate_command(
         for task in task_objs:
             store = evaluate(model, task, plan[task.name], method_objs, out, limit=limit, data_dir=data_dir,
                              seed=seed, batch_size=batch_size, max_new_tokens=max_new_tokens)
+        main = distributed.is_main()
     except MlsteerError as error:
         _fail(error)
     finally:
         distributed.finish()
-    if distributed.is_main():
+    if main:  # one table, from rank 0
         for result in build_tables(store):
             if result.task in plan and result.model == model.name:
                 console.print(result.markdown() + "\n", soft_wrap=True)
@@ -510,11 +511,12 @@ def run_command(
 
     try:
         result = run_experiment(load_config(config, out), data_dir, device=device, dtype=dtype, console=console, exports=exports)
+        main = distributed.is_main()
     except MlsteerError as error:
         _fail(error)
     finally:
         distributed.finish()
-    if not distributed.is_main():
+    if not main:  # the summary and report are rank 0's
         return
     console.rule("summary")
     console.print(Markdown(result.summary))

@@ -76,11 +76,11 @@ def run_experiment(
     (see :mod:`mlsteer.distributed`); only rank 0's result carries the summary and report.
     """
     config = replace(config, device=device or config.device, dtype=dtype or config.dtype)
-    console = console or Console(quiet=not distributed.is_main() and distributed.launched())
     folder = resolve_data_dir(data_dir)
     data = config.resolved(folder is not None)
     resolved = resolve_device(config.device, distributed.local_rank())
     distributed.init(resolved)
+    console = console if console is not None and distributed.is_main() else Console(quiet=not distributed.is_main())
     with distributed.main_first():
         _claim(config, data)
     console.rule(f"[bold]mlsteer run {config.name}[/bold] -> {config.out}")
