@@ -27,6 +27,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 
+from mlsteer import distributed
 from mlsteer.errors import MlsteerError
 from mlsteer.evaluation.tasks.base import Example, Query, Task
 from mlsteer.evaluation.translation import CachedTranslator, NLLBTranslator, SelfTranslator, Translator
@@ -140,7 +141,9 @@ class TranslateTest(Method):
             inner = SelfTranslator(model)
         else:
             raise MlsteerError(f"unknown translator {kind!r}; use one of: oracle, nllb, nllb=PATH, self")
-        self.translator = CachedTranslator(inner, run_dir / "translations" / f"{inner.name}.jsonl")
+        # under torchrun each rank translates its own items: one cache file per rank, one writer per file
+        rank = f".rank{distributed.rank()}" if distributed.world_size() > 1 else ""
+        self.translator = CachedTranslator(inner, run_dir / "translations" / f"{inner.name}{rank}.jsonl")
 
     def to_english(self, task: Task, examples: Sequence[Example]) -> list[Example]:
         if self.translator is None:

@@ -60,10 +60,7 @@ def load_model(
     """
     check_choice("attn_implementation", attn_implementation, ATTENTION)
     hf_model, tokenizer, name, bridge_id = load_hf(name_or_path, device, dtype, seed, device_map, attn_implementation)
-    model = wrap_hf_model(hf_model, tokenizer, name, bridge_id)
-    if attn_implementation == "sdpa":
-        use_sdpa(model.bridge)
-    return model
+    return wrap_hf_model(hf_model, tokenizer, name, bridge_id)
 
 
 def load_hf(
@@ -113,7 +110,9 @@ def _placement(device: str | torch.device, device_map: str | dict | None) -> str
 
 def wrap_hf_model(hf_model: PreTrainedModel, tokenizer: Any, name: str, bridge_id: str) -> SteerableModel:
     """Put an already-loaded HF causal LM behind a bridge; nothing is downloaded. The bridge
-    keeps the model where it is (one device, or accelerate's ``hf_device_map``)."""
+    keeps the model where it is (one device, or accelerate's ``hf_device_map``) and the
+    attention it was loaded with: SDPA unless it was loaded ``eager``."""
+    attention = getattr(hf_model.config, "_attn_implementation", None) or "sdpa"
     if tokenizer.pad_token is None:  # Llama has none; padded positions are masked anyway
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "right"
@@ -124,6 +123,8 @@ def wrap_hf_model(hf_model: PreTrainedModel, tokenizer: Any, name: str, bridge_i
         bridge_id, hf_model=hf_model, tokenizer=tokenizer, device=first.device, dtype=first.dtype
     )
     bridge.eval()
+    if attention != "eager":  # the bridge forced eager on the model; put SDPA back behind it
+        use_sdpa(bridge)
     return SteerableModel(
         bridge=bridge,
         tokenizer=bridge.tokenizer,
