@@ -1,4 +1,5 @@
-"""Greedy generation that tells steering hooks which positions are prompt and which generated."""
+"""Batched greedy generation with a KV cache that tells steering hooks which positions are prompt
+and which generated; rows that finish leave the batch."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from mlsteer.activations.tokenize import check_texts
+from mlsteer.errors import MlsteerError
 from mlsteer.models.wrapper import DecodingPositions, SteerableModel
+from mlsteer.steering.hooks import decoding_at
 
 
 @dataclass(frozen=True)
 class Generation:
-    """Generated continuations (prompt excluded) as text and token ids (``pad`` after EOS)."""
+    """Generated continuations (prompt excluded) as text and token ids (``pad`` after a row ends)."""
 
     texts: list[str]
     tokens: Int[Tensor, "batch new"]
@@ -36,64 +39,67 @@ def generate(
 
     Any active :func:`steer` applies; this loop keeps ``model.positions`` up to date so a
     ``positions="generated"`` vector steers the same tokens with and without the KV cache.
-    A row stops at EOS or once its text contains one of ``stop_strings`` (cut off there).
+    A row stops at EOS or once its new text contains one of ``stop_strings`` (cut off there);
+    a stopped row leaves the batch (its cache rows are dropped), so the rest run at full speed.
     """
     prompts = check_texts(prompts, "prompts")
+    if max_new_tokens < 0:
+        raise MlsteerError(f"max_new_tokens must be 0 or more, got {max_new_tokens}")
     tokenizer = model.tokenizer
     encoded = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left")
     ids = encoded["input_ids"].to(model.device)
     mask = encoded["attention_mask"].to(model.device)
     # Left padding shifts each row; positions count real tokens only, as HF generate does.
-    position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
     prompt_length = ids.shape[1]
     bos_index = (mask == 0).sum(dim=1) if model.adds_bos else None
     eos_id, pad_id = tokenizer.eos_token_id, tokenizer.pad_token_id
-    finished = torch.zeros(len(prompts), dtype=torch.bool, device=ids.device)
-    past = None
-    try:
-        for _ in tqdm(range(max_new_tokens), desc="generate", disable=not progress, leave=False):
-            cached_step = use_kv_cache and past is not None
-            step_ids = ids[:, -1:] if cached_step else ids
-            step_positions = position_ids[:, -1:] if cached_step else position_ids
-            model.positions = DecodingPositions(
-                offset=ids.shape[1] - step_ids.shape[1], prompt_length=prompt_length, bos_index=bos_index
-            )
+    out = torch.full((len(prompts), max_new_tokens), pad_id, dtype=torch.long)
+    active = torch.arange(len(prompts))  # batch rows still generating, as indices into ``prompts``
+    window = 4 * max((len(s) for s in stop_strings), default=0) + 1  # tokens that can hold a stop string
+    past, steps = None, 0
+    for step in tqdm(range(max_new_tokens), desc="generate", unit="tok", disable=not progress, leave=False):
+        cached = use_kv_cache and past is not None
+        step_ids, step_positions = (ids[:, -1:], positions[:, -1:]) if cached else (ids, positions)
+        where = DecodingPositions(
+            offset=ids.shape[1] - step_ids.shape[1], prompt_length=prompt_length,
+            bos_index=None if bos_index is None else bos_index[active],
+        )
+        with decoding_at(model, where):
             if use_kv_cache:
-                logits, past = model.bridge(
-                    step_ids,
-                    attention_mask=mask,
-                    position_ids=step_positions,
-                    past_key_values=past,
-                    use_cache=True,
-                    return_type="logits_and_cache",
-                )
+                logits, past = model.bridge(step_ids, attention_mask=mask, position_ids=step_positions,
+                                            past_key_values=past, use_cache=True, return_type="logits_and_cache")
             else:
                 logits = model.bridge(step_ids, attention_mask=mask, position_ids=step_positions)
-            next_token = logits[:, -1].argmax(dim=-1)
-            next_token = torch.where(finished, torch.full_like(next_token, pad_id), next_token)
-            ids = torch.cat([ids, next_token[:, None]], dim=1)
-            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-            position_ids = torch.cat([position_ids, position_ids[:, -1:] + 1], dim=1)
-            if stop_at_eos and eos_id is not None:
-                finished |= next_token == eos_id
-            if stop_strings:
-                finished |= _hit_stop(tokenizer, ids[:, prompt_length:], stop_strings, finished)
-            if bool(finished.all()):
-                break
-    finally:
-        model.positions = DecodingPositions()
-    new_tokens = ids[:, prompt_length:]
-    texts = [tokenizer.decode(_until_eos(row, eos_id), skip_special_tokens=True) for row in new_tokens]
-    return Generation(texts=[_cut(text, stop_strings) for text in texts], tokens=new_tokens.cpu())
+        next_token = logits[:, -1].argmax(dim=-1)
+        out[active, step] = next_token.cpu()
+        steps = step + 1
+        done = torch.zeros(len(active), dtype=torch.bool)
+        if stop_at_eos and eos_id is not None:
+            done |= (next_token == eos_id).cpu()
+        if stop_strings:
+            done |= _hit_stop(tokenizer, out[active, max(0, step + 1 - window) : step + 1], stop_strings)
+        keep = (~done).nonzero()[:, 0]
+        if len(keep) == 0:
+            break
+        if len(keep) < len(active):  # finished rows leave the batch, with their cache rows
+            active, index = active[keep], keep.to(ids.device)
+            ids, mask, positions, next_token = ids[index], mask[index], positions[index], next_token[index]
+            if past is not None:
+                past.reorder_cache(index)
+        ids = torch.cat([ids, next_token[:, None]], dim=1)
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+        positions = torch.cat([positions, positions[:, -1:] + 1], dim=1)
+    out = out[:, :steps]  # the columns generated before every row had stopped
+    texts = [tokenizer.decode(_until_eos(row, eos_id), skip_special_tokens=True) for row in out]
+    return Generation(texts=[_cut(text, stop_strings) for text in texts], tokens=out)
 
 
-def _hit_stop(tokenizer, new_tokens: Tensor, stop_strings: Sequence[str], finished: Tensor) -> Tensor:
-    """Rows (not yet finished) whose generated text contains a stop string."""
-    hits = torch.zeros_like(finished)
-    for row in (~finished).nonzero()[:, 0].tolist():
-        text = tokenizer.decode(new_tokens[row], skip_special_tokens=True)
-        hits[row] = any(stop in text for stop in stop_strings)
-    return hits
+def _hit_stop(tokenizer, tails: Tensor, stop_strings: Sequence[str]) -> Tensor:
+    """Rows whose newest tokens (``tails``: enough of them to hold any stop string, since a
+    character spans at most 4 byte-level tokens) contain a stop string."""
+    return torch.tensor([any(s in tokenizer.decode(row, skip_special_tokens=True) for s in stop_strings) for row in tails],
+                        dtype=torch.bool)
 
 
 def _cut(text: str, stop_strings: Sequence[str]) -> str:

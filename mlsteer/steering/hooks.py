@@ -42,6 +42,18 @@ def position_mask(
 
 
 @contextmanager
+def decoding_at(model: SteerableModel, where: DecodingPositions) -> Iterator[SteerableModel]:
+    """Within the block, steering hooks read positions from ``where`` (a KV-cached or
+    left-padded forward: see :class:`DecodingPositions`); restored afterwards, also on errors."""
+    before = model.positions
+    model.positions = where
+    try:
+        yield model
+    finally:
+        model.positions = before
+
+
+@contextmanager
 def steer(
     model: SteerableModel,
     steering: Steering | Sequence[Steering],
