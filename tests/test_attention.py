@@ -75,3 +75,18 @@ def test_generation_is_the_same_with_the_kv_cache_under_both(tiny_model, eager_m
     sdpa_tokens = generate(tiny_model, prompts, max_new_tokens=6).tokens
     eager_tokens = generate(eager_models[tiny_model.name], prompts, max_new_tokens=6).tokens
     assert torch.equal(sdpa_tokens, eager_tokens)
+
+
+def test_norm_scale_hooks_still_fire_on_tl_s_path(tiny_gemma):
+    """Norms run HF's module alone unless hook_scale / hook_normalized is hooked; then TL's path
+    runs and the hook sees the scale, with the same logits to rounding."""
+    seen = []
+
+    def keep(scale, hook):
+        seen.append(scale.shape)
+
+    plain, real = _logits(tiny_gemma, TEXTS[:1])
+    with tiny_gemma.bridge.hooks(fwd_hooks=[("blocks.1.ln1.hook_scale", keep)]):
+        hooked, _ = _logits(tiny_gemma, TEXTS[:1])
+    assert seen and seen[0][-1] == 1
+    assert_close_scaled(hooked[real], plain[real], ulps=FORWARD)

@@ -139,3 +139,41 @@ def test_single_process_commands_refuse_torchrun(monkeypatch, tmp_path):
     texts.write_text("the cat\n", encoding="utf-8")
     result = CliRunner().invoke(app, ["cache", str(texts), "-o", str(tmp_path / "a.st"), "-m", "tiny-gemma3"])
     assert result.exit_code == 2 and "start it without torchrun" in result.output
+
+
+RUN_CONFIG = """
+name = "tinydp"
+out = "unused"
+model = "tiny-gemma3"
+languages = ["es", "sw"]
+layers = [1, 2]
+alphas = [2.0]
+sweep_limit = 6
+limit = 8
+methods = ["basic"]
+[[learners]]
+name = "mse"
+[data]
+corpus = "builtin"
+pairs = 20
+sweep_task = "cloze"
+tasks = ["cloze"]
+"""
+
+
+@pytest.mark.skipif(not TORCHRUN.exists(), reason="torchrun is not installed beside this Python")
+def test_run_config_on_two_ranks_equals_one_process(tmp_path):
+    """``mlsteer run`` under torchrun: rank 0 learns, both ranks evaluate the sweep and the test
+    split; the stores equal one process's and one summary is printed."""
+    config = tmp_path / "tiny.toml"
+    config.write_text(RUN_CONFIG, encoding="utf-8")
+    args = ["-m", "mlsteer", "run", str(config), "--no-exports", "--out"]
+    single = subprocess.run([sys.executable, *args, str(tmp_path / "one")], cwd=ROOT, env=_env(), capture_output=True,
+                            text=True, timeout=600)
+    assert single.returncode == 0, single.stdout[-3000:] + single.stderr[-3000:]
+    both = subprocess.run([str(TORCHRUN), "--standalone", "--nproc-per-node", "2", *args, str(tmp_path / "two")], cwd=ROOT,
+                          env=_env(), capture_output=True, text=True, timeout=600)
+    assert both.returncode == 0, both.stdout[-3000:] + both.stderr[-3000:]
+    for store in ("eval", "sweep/mse/validation"):
+        assert _rows(tmp_path / "two" / store) == _rows(tmp_path / "one" / store)
+    assert both.stdout.count("report:") == 1

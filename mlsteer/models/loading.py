@@ -12,7 +12,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from mlsteer.distributed import local_rank
 from mlsteer.errors import MlsteerError, UnknownModelError, check_choice
-from mlsteer.models.attention import use_sdpa
+from mlsteer.models.attention import use_native_norms, use_sdpa
 from mlsteer.models.devices import ATTENTION, parse_dtype, resolve_device
 from mlsteer.models.embedded_gemma import (
     BRIDGE_ID,
@@ -125,6 +125,7 @@ def wrap_hf_model(hf_model: PreTrainedModel, tokenizer: Any, name: str, bridge_i
     bridge.eval()
     if attention != "eager":  # the bridge forced eager on the model; put SDPA back behind it
         use_sdpa(bridge)
+    use_native_norms(bridge)
     return SteerableModel(
         bridge=bridge,
         tokenizer=bridge.tokenizer,
