@@ -38,6 +38,15 @@ def _fail(error: Exception) -> None:
     raise typer.Exit(code=2)
 
 
+def _one_process() -> None:
+    """Refuse to run under torchrun: every rank would write the same files."""
+    from mlsteer import distributed
+
+    if distributed.launched():
+        raise MlsteerError("this command runs in one process; start it without torchrun "
+                           "(data-parallel commands: mlsteer eval, mlsteer run)")
+
+
 def _load(model_name: str, device: str, dtype: str, data_parallel: bool = False):
     """Load a model for a command. Under torchrun, commands that split their work across
     ranks (``data_parallel``: eval, run) join the process group first and take their GPU;
@@ -46,9 +55,8 @@ def _load(model_name: str, device: str, dtype: str, data_parallel: bool = False)
     from mlsteer.models import load_model
     from mlsteer.models.devices import resolve_device
 
-    if distributed.launched() and not data_parallel:
-        raise MlsteerError("this command runs in one process; start it without torchrun "
-                           "(data-parallel commands: mlsteer eval, mlsteer run)")
+    if not data_parallel:
+        _one_process()
     resolved = resolve_device(device, distributed.local_rank())
     distributed.init(resolved)
     with distributed.main_first():  # the first load may convert and cache the embedded model
@@ -266,6 +274,7 @@ def sft(
     from mlsteer.training.sft import SFTConfig, finetune
 
     try:
+        _one_process()
         pairs = load_pairs(corpus, lang, data_dir, n=n_pairs, seed=seed)
         hf_model, tokenizer, _, _ = load_hf(model_name, device=device, dtype=dtype, seed=seed)
         config = SFTConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed)
