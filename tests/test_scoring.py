@@ -10,6 +10,7 @@ from mlsteer.evaluation.padded_scoring import score_choices_padded
 from mlsteer.evaluation.scoring import score_choices, score_choices_loop
 from mlsteer.evaluation.tasks import get_task
 from mlsteer.evaluation.tasks.base import Query
+from mlsteer.models import load_model
 from mlsteer.steering import SteeringVector, generate, steer
 
 from .test_tasks import BUILDERS
@@ -76,7 +77,8 @@ def test_mixed_option_lengths_and_batch_sizes_agree(tiny_gemma):
 
 
 def count_forwards(model):
-    """A hook that records the batch size of every forward pass (at block 0's input)."""
+    """A hook that records (rows, positions) of every forward pass (at block 0's input). Tests
+    that count use a model of their own, so no other test's state can add a pass."""
     sizes: list[tuple[int, int]] = []
 
     def hook(resid, hook):
@@ -85,7 +87,8 @@ def count_forwards(model):
     return sizes, model.bridge.hooks(fwd_hooks=[("blocks.0.hook_in", hook)])
 
 
-def test_letter_answers_need_one_forward_per_item_batch(tiny_gemma, task_data):
+def test_letter_answers_need_one_forward_per_item_batch(task_data):
+    tiny_gemma = load_model("tiny-gemma3")
     # m_mmlu's prompts with letters this tiny tokenizer keeps whole (real vocabularies have " A")
     queries = [Query(q.context, ("A", "B", "C", "D")) for q in queries_of("m_mmlu", task_data)]
     assert all(len(tiny_gemma.tokenizer(o, add_special_tokens=False)["input_ids"]) == 1
@@ -101,7 +104,8 @@ def test_letter_answers_need_one_forward_per_item_batch(tiny_gemma, task_data):
     assert [size[0] for size in sizes] == [4 * len(queries)]  # the old layout: one row per option
 
 
-def test_context_runs_once_and_only_option_tails_rerun(tiny_gemma):
+def test_context_runs_once_and_only_option_tails_rerun():
+    tiny_gemma = load_model("tiny-gemma3")
     query = Query("one two three four five six seven eight", (" nine ten", "A"))
     sizes, hooks = count_forwards(tiny_gemma)
     with hooks:
@@ -165,7 +169,8 @@ def test_batched_generation_equals_hf_generate_per_prompt(tiny_model, steered):
         assert all(t == tiny_model.tokenizer.pad_token_id for t in row[len(tokens):]) or eos in tokens
 
 
-def test_finished_rows_leave_the_batch(tiny_gemma):
+def test_finished_rows_leave_the_batch():
+    tiny_gemma = load_model("tiny-gemma3")
     """A stop string ends one row early; later forwards run without it, and its text stops there."""
     full = generate(tiny_gemma, PROMPTS, max_new_tokens=10, stop_at_eos=False)
     stop = full.texts[0][2:4]  # a string row 0 produces at its 3rd-4th characters

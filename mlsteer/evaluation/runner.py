@@ -61,12 +61,13 @@ def evaluate(
     for lang in langs:
         for method in methods:
             done = store.done(model.name, task.name, lang, method.name)
-            todo = [e for e in examples[lang] if e.id not in done]
+            # longest prompts first, so each batch holds items of similar length and pads little
+            todo = sorted((e for e in examples[lang] if e.id not in done), key=lambda e: -len(task.render(e).context))
             batches = distributed.my_share([todo[i : i + batch_size] for i in range(0, len(todo), batch_size)])
             mine = sum(len(batch) for batch in batches)
             bar = tqdm(total=mine, disable=not progress or not distributed.is_main(),
                        desc=f"{task.name} {lang} {method.name}" + (f" (rank 0 of {distributed.world_size()})" if parallel else ""),
-                       leave=False)
+                       leave=False, unit="item")
             for batch in batches:
                 rows = _run_batch(model, task, method, lang, batch, batch_size, max_new_tokens)
                 writer.add(rows)

@@ -71,7 +71,7 @@ def generate(
                                             past_key_values=past, use_cache=True, return_type="logits_and_cache")
             else:
                 logits = model.bridge(step_ids, attention_mask=mask, position_ids=step_positions)
-        next_token = logits[:, -1].argmax(dim=-1)
+        next_token = logits[:, -1].argmax(dim=-1).to(ids.device)  # logits may sit on the last layer's device
         out[active, step] = next_token.cpu()
         steps = step + 1
         done = torch.zeros(len(active), dtype=torch.bool)
