@@ -89,6 +89,7 @@ def main() -> int:
     parser.add_argument("--prompts", type=int, default=8, help="MGSM prompts generated as one batch")
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--tasks", default=",".join(t for t, _, _ in TASKS), help="comma list of the tasks to time")
     add_run_args(parser, "scoring", max_seconds=150.0)
     args = parser.parse_args()
     started = time.time()
@@ -100,7 +101,8 @@ def main() -> int:
     waiter = Waiter(budget=args.max_wait, threshold=args.quiet_below)
 
     rows, notes = [], []
-    for number, (name, lang, target) in enumerate(TASKS):
+    chosen = [t for t in TASKS if t[0] in args.tasks.split(",")]
+    for number, (name, lang, target) in enumerate(chosen):
         task = get_task(name)
         queries = [task.render(e) for e in task.load(lang, data_dir=args.data_dir, limit=args.items, seed=args.seed)]
         new, old = score_choices(model, queries, BATCH), score_choices_padded(model, queries, BATCH)
@@ -151,7 +153,7 @@ def main() -> int:
 
     section = "\n".join([
         SECTION, "",
-        f"`python bench/bench_scoring.py --data-dir DATA --items {args.items}` (seed {args.seed}), "
+        f"`python bench/bench_scoring.py --data-dir DATA --items {args.items} --tasks {args.tasks}` (seed {args.seed}), "
         f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, {time.time() - started:.0f} s.",
         "",
         f"- Machine: {cpu_model()}, 2 CPU cores, torch {torch.__version__} ({torch.get_num_threads()} threads); "
