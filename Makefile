@@ -26,7 +26,7 @@ test: install  ## unit tests (tiny models), integration tests (embedded Gemma) a
 test-fast: install  ## unit tests only
 	$(BIN)/python -m pytest -q -m "not integration"
 
-bench: install  ## speed benchmarks (~10 min on 2 cores); results go to BENCHMARKS.md
+bench: install  ## speed benchmarks (~45 min on 2 cores, most of it bench_scoring's M3Exam); results go to BENCHMARKS.md
 	cd bench && ../$(BIN)/python bench_foundation.py
 	cd bench && ../$(BIN)/python bench_bipo.py
 	cd bench && ../$(BIN)/python bench_scoring.py

@@ -15,7 +15,10 @@ On the embedded Gemma 3 270M and real benchmark items (seeded samples):
 Timing as in bench_foundation.py (whose helpers it imports): warm-up, interleaved repeats,
 medians, bootstrap intervals, and repeats taken while other processes were busy set aside.
 
-    HF_HUB_OFFLINE=1 python bench/bench_scoring.py --data-dir ../shared/data   # ~8 min on 2 cores
+    HF_HUB_OFFLINE=1 python bench/bench_scoring.py --data-dir ../shared/data   # ~30 min on 2 cores
+    python bench/bench_scoring.py --tasks xcopa,m_mmlu --items 16                # one task's share
+
+M3Exam dominates: its padded layout alone took ~230 s a repeat for 16 items on a 2-core AMD EPYC.
     python bench/bench_scoring.py --items 4 --repeats 3 --out ''                # quick, print only
 """
 
