@@ -46,7 +46,9 @@ def evaluate(
     holds the merged rows. See :mod:`mlsteer.distributed`.
     """
     run_dir = Path(run_dir)
-    examples = {lang: task.load(lang, split=split, data_dir=data_dir, limit=limit, seed=seed) for lang in langs}
+    # longest prompts first (rendered once per language), so each batch holds items of similar length
+    examples = {lang: sorted(task.load(lang, split=split, data_dir=data_dir, limit=limit, seed=seed),
+                             key=lambda e: -len(task.render(e).context)) for lang in langs}
     with distributed.main_first():  # setup may translate or load a model into shared files
         for lang in langs:
             for method in methods:
@@ -61,8 +63,7 @@ def evaluate(
     for lang in langs:
         for method in methods:
             done = store.done(model.name, task.name, lang, method.name)
-            # longest prompts first, so each batch holds items of similar length and pads little
-            todo = sorted((e for e in examples[lang] if e.id not in done), key=lambda e: -len(task.render(e).context))
+            todo = [e for e in examples[lang] if e.id not in done]
             batches = distributed.my_share([todo[i : i + batch_size] for i in range(0, len(todo), batch_size)])
             mine = sum(len(batch) for batch in batches)
             bar = tqdm(total=mine, disable=not progress or not distributed.is_main(),

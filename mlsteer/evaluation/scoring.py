@@ -169,8 +169,8 @@ def _score_batch(model: SteerableModel, batch: Sequence[TokenizedItem]) -> list[
         ids[row, int(pads[row]) :] = torch.tensor(item.context)
     mask = (torch.arange(width) >= pads[:, None]).long()
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    tails = [(row, option) for row, item in enumerate(batch) for option in item.options if len(option) > 1]
-    cache = DynamicCache(config=model.bridge.original_model.config) if tails else None
+    has_tails = any(len(option) > 1 for item in batch for option in item.options)
+    cache = DynamicCache(config=model.bridge.original_model.config) if has_tails else None
     bos = pads if model.adds_bos else None
     with decoding_at(model, DecodingPositions(offset=0, bos_index=bos)):
         hidden = final_hidden(model, ids.to(device), mask.to(device), position_ids=positions.to(device),
@@ -180,7 +180,7 @@ def _score_batch(model: SteerableModel, batch: Sequence[TokenizedItem]) -> list[
     firsts = torch.tensor([[o[0] for o in item.options] + [0] * (widest - len(item.options)) for item in batch])
     first = gather_logprobs(model, hidden[:, -1], firsts)
     totals = [first[row, : len(item.options)].clone() for row, item in enumerate(batch)]
-    if tails:
+    if has_tails:
         _add_option_tails(model, batch, totals, cache, mask, pads, lengths)
     return totals
 
