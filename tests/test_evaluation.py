@@ -13,7 +13,7 @@ import torch
 
 from mlsteer.errors import IncompatibleVectorError, MlsteerError
 from mlsteer.evaluation.methods import FewShot, parse_method
-from mlsteer.evaluation.runner import evaluate
+from mlsteer.evaluation.runner import evaluate, plan_batches
 from mlsteer.evaluation.scoring import score_choices, score_choices_loop
 from mlsteer.evaluation.table import build_tables, export_tables
 from mlsteer.evaluation.tasks.xcopa import XCOPA
@@ -100,6 +100,69 @@ def test_run_table_and_resume_without_duplicates(tiny_gemma, data_dir, tmp_path)
     assert set(table.columns()) >= {"sw", "it", "avg", "high", "low"}
     assert "steered:v@1:negated" in table.markdown()
     assert all(p.exists() for p in export_tables([table], run))
+
+
+def _vector_files(model, folder):
+    """One vector file, and a folder with a different vector per language (sw, it)."""
+    make = lambda seed: SteeringVector(torch.randn(64, generator=torch.Generator().manual_seed(seed)) * 3, 1, "t",  # noqa: E731
+                                       model.fingerprint)
+    single = make(1).save(folder / "v.safetensors")
+    (folder / "per_lang").mkdir()
+    make(2).save(folder / "per_lang" / "sw.safetensors")
+    make(3).save(folder / "per_lang" / "it.safetensors")
+    return single, folder / "per_lang"
+
+
+def _mixed_methods(model, folder):
+    single, per_lang = _vector_files(model, folder)
+    return (parse_method("basic") + parse_method("fewshot:2") + parse_method(f"steered:{single}@1")
+            + parse_method(f"steered:{per_lang}@1", controls=False))
+
+
+def test_cells_sharing_a_model_state_share_full_batches(tiny_gemma, data_dir, tmp_path):
+    task = XCOPA()
+    methods = _mixed_methods(tiny_gemma, tmp_path)
+    for lang in ("sw", "it"):
+        for method in methods:
+            method.setup(tiny_gemma, task, lang, data_dir, 0, tmp_path)
+    todo = {(lang, m): task.load(lang, data_dir=data_dir, limit=6) for lang in ("sw", "it") for m in methods}
+    batches = plan_batches(tiny_gemma, task, todo, batch_size=4)
+    planned = sorted((lang, m.name, e.id) for batch in batches for lang, m, e in batch)
+    assert planned == sorted((lang, m.name, e.id) for (lang, m), items in todo.items() for e in items)  # each once
+    groups: dict = {}
+    for batch in batches:
+        [state] = {m.state(lang) for lang, m, _ in batch}  # one model state per batch
+        groups.setdefault(state, []).append(batch)
+    # plain prompts (basic + fewshot, both languages) | the file's vector, negated, random (both
+    # languages each) | the folder's sw vector | its it vector
+    assert len(groups) == 1 + 3 + 2
+    plain = groups[()]
+    assert {(lang, m.name) for batch in plain for lang, m, _ in batch} == {
+        (lang, name) for lang in ("sw", "it") for name in ("basic", "fewshot2")}
+    assert [len(batch) for batch in plain] == [4] * 6  # 24 items in 6 full batches (cell by cell: 8 batches)
+    lengths = [m.length_hint(task, e) for batch in plain for _, m, e in batch]
+    assert lengths == sorted(lengths, reverse=True)  # longest first: few-shot prompts together
+    for state, group in groups.items():
+        assert all(len(batch) == 4 for batch in group[:-1]), state
+
+
+def test_batched_cells_give_the_rows_of_one_cell_at_a_time(tiny_gemma, data_dir, tmp_path):
+    methods = _mixed_methods(tiny_gemma, tmp_path)
+    langs = ["sw", "it"]
+    grouped = evaluate(tiny_gemma, XCOPA(), langs, methods, tmp_path / "grouped", limit=5, data_dir=data_dir,
+                       batch_size=4, progress=False)
+    for lang in langs:
+        for method in methods:
+            alone = evaluate(tiny_gemma, XCOPA(), [lang], [method], tmp_path / "alone", limit=5, data_dir=data_dir,
+                             batch_size=4, progress=False)
+    rows = lambda store: {(r.lang, r.method, r.item_id): r.scores for r in store.rows()}  # noqa: E731
+    together, apart = rows(grouped), rows(alone)
+    assert together.keys() == apart.keys() and len(together) == 2 * 6 * 5
+    for key, scores in together.items():
+        assert scores == approx_scaled(apart[key], FORWARD), key  # other batch neighbours: other padding
+    # the steered rows ran under their own vector: they differ from basic past rounding noise
+    some = next(item for lang, method, item in together if method == "basic")
+    assert together[("sw", "steered:per_lang@1", some)] != approx_scaled(together[("sw", "basic", some)], FORWARD)
 
 
 def test_bad_input_is_refused_before_anything_is_written(tiny_gemma, data_dir, tmp_path):

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
@@ -55,6 +55,17 @@ class Method(ABC):
     def model_for(self, model: SteerableModel) -> SteerableModel:
         """The model that answers (another one for SFT); rows stay filed under ``model``."""
         return model
+
+    def state(self, lang: str) -> Hashable:
+        """What is active while the model answers ``lang`` (after ``setup``). The runner puts
+        items of (language, method) cells with equal states and answering models into the same
+        batches; ``()`` is the model as loaded."""
+        return ()
+
+    def length_hint(self, task: Task, example: Example) -> int:
+        """Characters of the prompt, for batching items of similar length without running the
+        model (methods whose prompt needs the model estimate it)."""
+        return len(self.queries(None, task, [example])[0].context)
 
 
 class Basic(Method):
@@ -165,6 +176,11 @@ class TranslateTest(Method):
     def queries(self, model, task, examples):
         return [task.render(e) for e in self.to_english(task, examples)]
 
+    def length_hint(self, task, example):
+        if self.translator is not None:  # a model translates: its English is about as long as the item
+            return len(task.render(example).context)
+        return super().length_hint(task, example)
+
 
 class SelfTranslate(TranslateTest):
     """Self-translation (Etxaniz et al. 2023): the same model translates, then answers."""
@@ -186,7 +202,7 @@ class Steered(Method):
         at = f"/L{layer}" if layer is not None else ""
         self.name = f"steered:{label or self.source.stem}{at}@{alpha:g}" + (f":{control}" if control else "")
         self.items: dict[str, list] = {}
-        self.seed = 0
+        self.paths: dict[str, Path] = {}
 
     def setup(self, model, task, lang, data_dir, seed, run_dir):
         path = self.source / f"{lang}.safetensors" if self.source.is_dir() else self.source
@@ -207,9 +223,14 @@ class Steered(Method):
         elif self.control == "random":
             items = [item.random_like(seed + index) for index, item in enumerate(items)]
         self.items[lang] = items
+        self.paths[lang] = path.resolve()
 
     def queries(self, model, task, examples):
         return [task.render(example) for example in examples]
+
+    def state(self, lang):
+        # one file serving several languages is one state; controls are seeded the same for all
+        return ("steered", self.paths[lang], self.layer, self.control, self.alpha)
 
     @contextmanager
     def active(self, model, lang) -> Iterator[None]:
@@ -238,6 +259,9 @@ class SFT(Method):
 
     def model_for(self, model):
         return self.model or model
+
+    def state(self, lang):
+        return ("sft", self.folder.resolve())
 
 
 def parse_method(spec: str, controls: bool = True) -> list[Method]:

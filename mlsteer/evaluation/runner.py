@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -12,7 +12,7 @@ from mlsteer import distributed
 from mlsteer.evaluation.methods import Method
 from mlsteer.evaluation.scoring import score_choices
 from mlsteer.evaluation.store import ResultRow, ResultStore, merge_shards
-from mlsteer.evaluation.tasks.base import Example, Task
+from mlsteer.evaluation.tasks.base import Example, Query, Task
 from mlsteer.langid import detect_language
 from mlsteer.models.wrapper import SteerableModel
 from mlsteer.steering.generate import generate
@@ -39,6 +39,8 @@ def evaluate(
     Everything that can fail on bad input (unknown language, missing files, a vector for
     another model) is checked for all languages and methods before the first row is written.
     ``split`` defaults to the task's test split (sweeps choose on ``task.fewshot_split``).
+    Cells that run the same model state share batches (:func:`plan_batches`), so batches stay
+    full across languages and methods; one progress bar shows items/s for the whole task.
 
     Under ``torchrun`` every rank calls this with the same arguments: the batches still to do
     are dealt round-robin (each batch holds the same items as in one process, so the rows are
@@ -46,9 +48,7 @@ def evaluate(
     holds the merged rows. See :mod:`mlsteer.distributed`.
     """
     run_dir = Path(run_dir)
-    # longest prompts first (rendered once per language), so each batch holds items of similar length
-    examples = {lang: sorted(task.load(lang, split=split, data_dir=data_dir, limit=limit, seed=seed),
-                             key=lambda e: -len(task.render(e).context)) for lang in langs}
+    examples = {lang: task.load(lang, split=split, data_dir=data_dir, limit=limit, seed=seed) for lang in langs}
     with distributed.main_first():  # setup may translate or load a model into shared files
         for lang in langs:
             for method in methods:
@@ -59,22 +59,19 @@ def evaluate(
     distributed.barrier()
     store = ResultStore(run_dir)  # not written while ranks run: every rank sees the same todo list
     writer = ResultStore(run_dir, shard=distributed.rank()) if parallel else store
+    todo = {(lang, method): [e for e in examples[lang] if e.id not in store.done(model.name, task.name, lang, method.name)]
+            for lang in langs for method in methods}
+    batches = distributed.my_share(plan_batches(model, task, todo, batch_size))
+    bar = tqdm(total=sum(len(batch) for batch in batches), disable=not progress or not distributed.is_main(),
+               desc=f"{task.name} {','.join(langs)} x {len(methods)} methods"
+               + (f" (rank 0 of {distributed.world_size()})" if parallel else ""),
+               leave=False, unit="item")
     fail_after = _fail_after()
-    for lang in langs:
-        for method in methods:
-            done = store.done(model.name, task.name, lang, method.name)
-            todo = [e for e in examples[lang] if e.id not in done]
-            batches = distributed.my_share([todo[i : i + batch_size] for i in range(0, len(todo), batch_size)])
-            mine = sum(len(batch) for batch in batches)
-            bar = tqdm(total=mine, disable=not progress or not distributed.is_main(),
-                       desc=f"{task.name} {lang} {method.name}" + (f" (rank 0 of {distributed.world_size()})" if parallel else ""),
-                       leave=False, unit="item")
-            for batch in batches:
-                rows = _run_batch(model, task, method, lang, batch, batch_size, max_new_tokens)
-                writer.add(rows)
-                bar.update(len(batch))
-                fail_after = _maybe_fail(fail_after)
-            bar.close()
+    for batch in batches:
+        writer.add(_run_batch(model, task, batch, batch_size, max_new_tokens))
+        bar.update(len(batch))
+        fail_after = _maybe_fail(fail_after)
+    bar.close()
     if parallel:
         writer.close()
         store.close()
@@ -84,6 +81,27 @@ def evaluate(
         distributed.barrier()
         store = ResultStore(run_dir)
     return store
+
+
+Unit = tuple[str, Method, Example]  # (language, method, item): one row to produce
+
+
+def plan_batches(
+    model: SteerableModel, task: Task, todo: dict[tuple[str, Method], list[Example]], batch_size: int,
+) -> list[list[Unit]]:
+    """Batches over every (language, method) cell: cells whose model state is the same (the
+    unsteered prompt methods of all languages; one steering file used for several languages)
+    share batches, and within such a group items are sorted longest prompt first, so batches are
+    full and hold prompts of similar length. Deterministic: every rank plans the same batches."""
+    groups: dict[Hashable, list[Unit]] = {}
+    for (lang, method), examples in todo.items():
+        key = (id(method.model_for(model)), method.state(lang))
+        groups.setdefault(key, []).extend((lang, method, example) for example in examples)
+    batches: list[list[Unit]] = []
+    for units in groups.values():
+        units.sort(key=lambda unit: -unit[1].length_hint(task, unit[2]))  # stable: ties keep cell order
+        batches += [units[i : i + batch_size] for i in range(0, len(units), batch_size)]
+    return batches
 
 
 def _fail_after() -> int | None:
@@ -104,20 +122,30 @@ def _maybe_fail(remaining: int | None) -> int | None:
     return remaining - 1
 
 
-def _run_batch(model, task: Task, method: Method, lang: str, batch: list[Example], batch_size: int, max_new_tokens: int) -> list[ResultRow]:
-    answering = method.model_for(model)
-    queries = method.queries(answering, task, batch)
+def _run_batch(model: SteerableModel, task: Task, batch: list[Unit], batch_size: int, max_new_tokens: int) -> list[ResultRow]:
+    """Rows for one planned batch (its cells share one model state, so the first cell's
+    method and language activate it for all)."""
+    first_lang, first_method, _ = batch[0]
+    answering = first_method.model_for(model)
+    queries: dict[int, Query] = {}
+    cells: dict[tuple[str, Method], list[int]] = {}
+    for index, (lang, method, _) in enumerate(batch):
+        cells.setdefault((lang, method), []).append(index)
+    for (lang, method), indices in cells.items():
+        for index, query in zip(indices, method.queries(answering, task, [batch[i][2] for i in indices]), strict=True):
+            queries[index] = query
+    ordered = [queries[i] for i in range(len(batch))]
     rows = []
-    with method.active(answering, lang):
+    with first_method.active(answering, first_lang):
         if task.kind == "choice":
-            scores = score_choices(answering, queries, batch_size=batch_size * 4)
-            for example, score in zip(batch, scores):
+            scores = score_choices(answering, ordered, batch_size=batch_size * 4)
+            for (lang, method, example), score in zip(batch, scores):
                 prediction = score.prediction
                 rows.append(ResultRow(model.name, task.name, lang, method.name, example.id, str(prediction),
                                       str(example.gold), task.is_correct(prediction, example), list(score.logprobs)))
         else:
-            outputs = generate(answering, [q.context for q in queries], max_new_tokens, stop_strings=GENERATION_STOPS).texts
-            for example, output in zip(batch, outputs):
+            outputs = generate(answering, [q.context for q in ordered], max_new_tokens, stop_strings=GENERATION_STOPS).texts
+            for (lang, method, example), output in zip(batch, outputs):
                 prediction = task.extract(output)
                 rows.append(ResultRow(model.name, task.name, lang, method.name, example.id, prediction,
                                       str(example.gold), task.is_correct(prediction, example), None,
