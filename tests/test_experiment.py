@@ -109,3 +109,42 @@ def test_summary_shows_a_method_still_running_instead_of_comparing_a_subset(tmp_
     plan, methods = plan_from_store(store, "m")
     text = summary_markdown(store, "m", plan, methods, {}, "xnli")
     assert "| basic | 50.0 | 50.0 |" in text and "running (2 of 4)" in text
+
+
+def test_tally_leaves_out_a_method_still_running_and_states_the_detectable_effect(tmp_path):
+    from mlsteer.evaluation.store import ResultRow
+    from mlsteer.experiment.results_page import _tally
+    from mlsteer.experiment.summary import plan_from_store
+
+    store = ResultStore(tmp_path)
+    for lang in ("sw", "zh"):
+        store.add([ResultRow("m", "xnli", lang, "basic", str(i), "0", "0", i % 2 == 0) for i in range(40)])
+        # the steered run flips 3 of 40 items right: within 2 SE
+        store.add([ResultRow("m", "xnli", lang, "steered:v@1", str(i), "0", "0", i % 2 == 0 or i < 6) for i in range(40)])
+    # few-shot has finished sw, but zh only on 4 items, all right: must not be tallied on them
+    store.add([ResultRow("m", "xnli", "sw", "fewshot3", str(i), "0", "0", i % 2 == 0) for i in range(40)])
+    store.add([ResultRow("m", "xnli", "zh", "fewshot3", str(i), "0", "0", True) for i in range(4)])
+    plan, methods = plan_from_store(store, "m")
+    lines = _tally(store, "m", plan, methods)
+    [fewshot] = [line for line in lines if "fewshot3" in line]
+    assert fewshot.startswith("| xnli | fewshot3 (1 running) | 0 | 1 | 0 | +0.0 |"), fewshot
+    [steered] = [line for line in lines if "steered:v@1" in line]
+    # 3 flips in 40: SE = sqrt(0.075 * 0.925 * 40/39) / sqrt(40) = 4.22 points; 2.80 SE = 11.8 points
+    assert "| 0 | 2 | 0 | +7.5 | sw ±11.8, zh ±11.8 |" in steered, steered
+
+
+def test_summary_gives_the_share_of_the_ceilings_gain_for_steered_methods_only(tmp_path):
+    from mlsteer.evaluation.store import ResultRow
+    from mlsteer.experiment.summary import plan_from_store, summary_markdown
+
+    store = ResultStore(tmp_path)
+    n = 40
+    store.add([ResultRow("m", "xnli", "sw", "basic", str(i), "0", "0", i < 10) for i in range(n)])
+    store.add([ResultRow("m", "xnli", "sw", "translate_test", str(i), "0", "0", i < 30) for i in range(n)])  # +50 points
+    store.add([ResultRow("m", "xnli", "sw", "steered:v@1", str(i), "0", "0", i < 20) for i in range(n)])  # +25 points
+    store.add([ResultRow("m", "xnli", "sw", "steered:v@1:negated", str(i), "0", "0", i < 5) for i in range(n)])
+    plan, methods = plan_from_store(store, "m")
+    text = summary_markdown(store, "m", plan, methods, {}, "xnli")
+    assert "| v@1: share of the ceiling's gain | 50% ±" in text
+    assert "negated: share" not in text
+    assert "translate_test (oracle English: ceiling)" in text

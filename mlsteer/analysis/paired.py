@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import torch
 from jaxtyping import Bool
@@ -62,3 +63,47 @@ def align(
         raise EmptyInputError(f"the runs {sorted(runs)} share no items")
     ids = sorted(shared)
     return ids, {name: torch.tensor([items[i] for i in ids], dtype=torch.bool) for name, items in runs.items()}
+
+
+def detectable_effect(delta_stderr: float, power: float = 0.8, level: float = 0.05) -> float:
+    """The smallest true paired difference a two-sided test at ``level`` finds with probability
+    ``power``: (z(1 - level/2) + z(power)) x SE, 2.80 SE at the defaults. What a null result
+    rules out: a difference "within 2 SE" is not evidence of no effect larger than this."""
+    if not 0 < power < 1 or not 0 < level < 1:
+        raise MlsteerError(f"power {power} and level {level} must lie strictly between 0 and 1")
+    z = NormalDist().inv_cdf
+    return (z(1 - level / 2) + z(power)) * delta_stderr
+
+
+@dataclass(frozen=True)
+class GapRecovered:
+    """The share of the ceiling's gain over the baseline that a method recovers, on n shared items."""
+
+    fraction: float  # nan when there is no gap to recover
+    stderr: float
+    gap: float  # ceiling accuracy - baseline accuracy
+    gap_stderr: float
+    n: int
+
+    def __str__(self) -> str:
+        if math.isnan(self.fraction):
+            return f"no gap ({100 * self.gap:+.1f} ± {100 * self.gap_stderr:.1f})"
+        return f"{100 * self.fraction:.0f}% ± {100 * self.stderr:.0f}"
+
+
+def gap_recovered(
+    correct: Bool[Tensor, " item"], baseline: Bool[Tensor, " item"], ceiling: Bool[Tensor, " item"],
+) -> GapRecovered:
+    """Δ(method) / Δ(ceiling), both paired against ``baseline`` on the same items (e.g. steered
+    vs oracle translate-test, over basic): how much of the English-prompt advantage steering
+    recovers. Its SE is the delta method's with the two differences' covariance (they share the
+    baseline). A ceiling gain within 2 SE of zero leaves nothing to recover: fraction nan."""
+    method, top = compare(correct, baseline), compare(ceiling, baseline)
+    n = method.n
+    if n < 2 or top.delta_stderr == 0 or top.delta <= 2 * top.delta_stderr:
+        return GapRecovered(float("nan"), float("nan"), top.delta, top.delta_stderr, n)
+    a, b = correct.float() - baseline.float(), ceiling.float() - baseline.float()
+    fraction = method.delta / top.delta
+    covariance = ((a - a.mean()) * (b - b.mean())).sum().item() / (n - 1) / n
+    variance = method.delta_stderr**2 - 2 * fraction * covariance + fraction**2 * top.delta_stderr**2
+    return GapRecovered(fraction, math.sqrt(max(variance, 0.0)) / abs(top.delta), top.delta, top.delta_stderr, n)

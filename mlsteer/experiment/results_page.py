@@ -13,7 +13,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from mlsteer.analysis.paired import align, compare
+from mlsteer.analysis.paired import align, compare, detectable_effect
 from mlsteer.errors import MlsteerError
 from mlsteer.evaluation.store import ResultStore
 from mlsteer.experiment.summary import plan_from_store, summary_markdown, verdict
@@ -28,24 +28,35 @@ almost as well as English as the goal language (Table 3)."""
 
 
 def _tally(store: ResultStore, model: str, plan, methods) -> list[str]:
-    """Per task and steered method: in how many languages it helps / hurts / stays within 2 SE."""
-    lines = ["| task | method | helps (▲) | within 2 SE | hurts (▼) | mean Δ (points) |", "|---|---|---|---|---|---|"]
+    """Per task and method: in how many languages it helps / hurts / stays within 2 SE, and for
+    the last, the smallest effect each could have detected (two-sided, 80% power, paired). A
+    language counts only when the method has every item its baseline has (as in the tables):
+    a method still running is counted as such, never on a subset."""
+    lines = ["| task | method | helps (▲) | within 2 SE | hurts (▼) | mean Δ (points) | within 2 SE: detectable Δ (points) |",
+             "|---|---|---|---|---|---|---|"]
     for task, langs in plan.items():
         for method in methods[task]:
             if method == "basic":
                 continue
-            counts, deltas = {"▲": 0, "": 0, "▼": 0}, []
+            counts, deltas, detectable, running = {"▲": 0, "": 0, "▼": 0}, [], [], 0
             for lang in langs:
                 runs = {"basic": store.correctness(model, task, lang, "basic"), method: store.correctness(model, task, lang, method)}
-                if not all(runs.values()):
+                if not runs["basic"] or not runs[method]:
+                    continue
+                if not set(runs["basic"]) <= set(runs[method]):
+                    running += 1
                     continue
                 _, aligned = align(runs)
                 c = compare(aligned[method], aligned["basic"])
                 counts[verdict(c).strip()] += 1
                 deltas.append(c.delta)
-            if deltas:
-                lines.append(f"| {task} | {method} | {counts['▲']} | {counts['']} | {counts['▼']} | "
-                             f"{100 * sum(deltas) / len(deltas):+.1f} |")
+                if not verdict(c):
+                    detectable.append(f"{lang} ±{100 * detectable_effect(c.delta_stderr):.1f}")
+            if deltas or running:
+                mean = f"{100 * sum(deltas) / len(deltas):+.1f}" if deltas else "–"
+                note = f" ({running} running)" if running else ""
+                lines.append(f"| {task} | {method}{note} | {counts['▲']} | {counts['']} | {counts['▼']} | {mean} | "
+                             f"{', '.join(detectable) or '–'} |")
     return lines
 
 
@@ -93,7 +104,9 @@ def write_results_page(run_dir: str | Path, page: str | Path) -> Path:
         "",
         "## Where steering helps, hurts, or stays within the error",
         "",
-        "A verdict needs the paired difference beyond two standard errors.",
+        "A verdict needs the paired difference beyond two standard errors. For a difference within 2 SE the last "
+        "column gives the smallest true difference the run would have found with 80% probability (two-sided, "
+        "paired: 2.8 SE): a null result rules out effects at least that large, not every effect.",
         "",
         *_tally(store, model, plan, methods),
         "",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from mlsteer.analysis.paired import Comparison, align, compare
+from mlsteer.analysis.paired import Comparison, align, compare, gap_recovered
 from mlsteer.evaluation.store import ResultStore
 from mlsteer.pipeline.sweep import VectorChoice
 
@@ -18,10 +18,20 @@ def verdict(c: Comparison) -> str:
 
 
 def short_name(method: str) -> str:
-    """``steered:mse@1:negated`` -> ``mse@1 negated``; baselines unchanged."""
+    """``steered:mse@1:negated`` -> ``mse@1 negated``; the oracle translate-test is labelled as
+    the ceiling it is (human English); other baselines unchanged."""
     if method.startswith("steered:"):
         return method.removeprefix("steered:").replace(":", " ")
+    if method == CEILING:
+        return "translate_test (oracle English: ceiling)"
     return method
+
+
+CEILING = "translate_test"  # oracle translate-test: the item's human English, what steering aims at
+
+
+def is_control(method: str) -> bool:
+    return method.endswith((":negated", ":random"))
 
 
 def plan_from_store(store: ResultStore, model: str) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
@@ -47,6 +57,7 @@ def summary_markdown(
         names = list(methods[task])
         cells: dict[str, dict[str, str]] = {name: {} for name in names}
         deltas: dict[str, list[float]] = {name: [] for name in names}
+        recovered: dict[str, dict[str, str]] = {n: {} for n in names if n.startswith("steered:") and not is_control(n)}
         shown = []
         for lang in langs:
             runs = {name: store.correctness(model, task, lang, name) for name in names}
@@ -67,13 +78,20 @@ def summary_markdown(
                     c = compare(aligned[name], aligned["basic"])
                     cells[name][lang] = f"{100 * c.delta:+.1f} ± {100 * c.delta_stderr:.1f}{verdict(c)}"
                     deltas[name].append(c.delta)
-        lines = [f"**{task}**: basic = accuracy %; other rows = Δ vs basic ± paired SE (▲/▼ beyond 2 SE); n = "
+                    if name in recovered and CEILING in aligned:
+                        recovered[name][lang] = str(gap_recovered(aligned[name], aligned["basic"], aligned[CEILING]))
+        gap_note = "; share of the ceiling's gain = Δ(steered) / Δ(oracle translate-test) ± SE" if any(recovered.values()) else ""
+        lines = [f"**{task}**: basic = accuracy %; other rows = Δ vs basic ± paired SE (▲/▼ beyond 2 SE){gap_note}; n = "
                  + ", ".join(f"{lang} {len(store.correctness(model, task, lang, 'basic'))}" for lang in shown), "",
                  "| method | " + " | ".join(shown) + " | mean |", "|---" * (len(shown) + 2) + "|"]
         for name in names:
             mean = sum(deltas[name]) / len(deltas[name]) if deltas[name] else None
             mean_text = "–" if mean is None else (f"{100 * mean:.1f}" if name == "basic" else f"{100 * mean:+.1f}")
             lines.append(f"| {short_name(name)} | " + " | ".join(cells[name].get(lang, "–") for lang in shown) + f" | {mean_text} |")
+        for name, per_lang in recovered.items():
+            if per_lang:
+                lines.append(f"| {short_name(name)}: share of the ceiling's gain | "
+                             + " | ".join(per_lang.get(lang, "–") for lang in shown) + " | – |")
         parts.append("\n".join(lines))
     if choices:
         learners = list(choices)
