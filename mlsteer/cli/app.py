@@ -15,6 +15,7 @@ from mlsteer.cli.options import (
     LimitOption,
     TrainPairsOption,
     CorpusOption,
+    corpus_option,
     DataDirOption,
     DeviceOption,
     DtypeOption,
@@ -36,6 +37,13 @@ console = Console()
 def _fail(error: Exception) -> None:
     console.print(f"[red]error:[/red] {error}")
     raise typer.Exit(code=2)
+
+
+def _task_name(spec: str) -> str:
+    """The name a task's files carry (a task file's name field or stem, not its path)."""
+    from mlsteer.evaluation.tasks import get_task
+
+    return get_task(spec).name
 
 
 def _one_process() -> None:
@@ -197,7 +205,7 @@ def learn(
 
 @app.command("eval")
 def evaluate_command(
-    tasks: list[str] = typer.Option(..., "--task", help="Repeatable: cloze (built-in), xcopa, xnli, mgsm, m_mmlu, m3exam."),
+    tasks: list[str] = typer.Option(..., "--task", help="Repeatable: cloze (built-in), xcopa, xnli, mgsm, m_mmlu, m3exam, or a task file (.jsonl, .yaml)."),
     langs: list[str] = typer.Option(..., "--langs", help="Codes for every task (sw,zh), or per task (xnli=sw,zh,es); repeatable."),
     methods: list[str] = typer.Option(["basic"], "--method", help="Repeatable: basic, fewshot[:k], xlt, self_translate, translate_test[:oracle|nllb], steered:FILE@ALPHA."),
     out: Path = typer.Option(..., "--out", help="Run folder (results.sqlite; a rerun resumes)."),
@@ -288,6 +296,7 @@ def sft(
 def similarity(
     langs: str = typer.Option(..., "--langs", help="Comma-separated language codes (Tatoeba)."),
     out: Path = typer.Option(..., "--out", help="Folder for similarity.json and similarity.html."),
+    corpus: str = CorpusOption,
     data_dir: Path | None = DataDirOption,
     n_pairs: int = typer.Option(100, "--pairs", "-n", help="Sentence pairs per language."),
     center: bool = typer.Option(False, help="Subtract the shared mean per layer before the cosine."),
@@ -301,7 +310,7 @@ def similarity(
 
     try:
         model = _load(model_name, device, dtype)
-        path = run_similarity(model, parse_codes(langs), out, data_dir, n_pairs, seed, center)
+        path = run_similarity(model, parse_codes(langs), out, data_dir, n_pairs, seed, center, corpus=corpus)
     except MlsteerError as error:
         _fail(error)
     console.print(f"wrote {path}")
@@ -314,6 +323,7 @@ def lens(
     vector: list[str] = typer.Option([], "--vector", help="Repeatable LANG=FILE: also show the lens steered by FILE."),
     alpha: float = typer.Option(1.0, help="Multiplier of the vectors."),
     sft_model: list[str] = typer.Option([], "--sft", help="Repeatable LANG=FOLDER: also show a model made by mlsteer sft."),
+    corpus: str = CorpusOption,
     data_dir: Path | None = DataDirOption,
     n_texts: int = typer.Option(20, "--texts", help="Sentences per language."),
     k: int = typer.Option(10, help="Top-k tokens per layer."),
@@ -330,7 +340,8 @@ def lens(
     try:
         model = _load(model_name, device, dtype)
         sft = {lang: _load(folder, device, dtype) for lang, folder in parse_assignments(sft_model, "--sft").items()}
-        paths = run_lens(model, parse_codes(langs), out, vectors, data_dir, n_texts, k, alpha, seed, sft=sft, detector=detector)
+        paths = run_lens(model, parse_codes(langs), out, vectors, data_dir, n_texts, k, alpha, seed, sft=sft, detector=detector,
+                         corpus=corpus)
     except MlsteerError as error:
         _fail(error)
     console.print("wrote " + ", ".join(str(p) for p in paths))
@@ -414,8 +425,8 @@ def sweep(
                             learner, corpus, n_pairs, limit, data_dir, seed, test_grid)
     except MlsteerError as error:
         _fail(error)
-    console.print(sweep_markdown(results, task, model.name, learner), soft_wrap=True)
-    console.print(f"wrote {out / f'sweep_{task}.html'}")
+    console.print(sweep_markdown(results, _task_name(task), model.name, learner), soft_wrap=True)
+    console.print(f"wrote {out / f'sweep_{_task_name(task)}.html'}")
 
 
 @app.command()
@@ -451,7 +462,7 @@ def transfer(
     except MlsteerError as error:
         _fail(error)
     console.print(matrix.markdown(), soft_wrap=True)
-    console.print(f"wrote {out / f'transfer_{task}.html'}")
+    console.print(f"wrote {out / f'transfer_{_task_name(task)}.html'}")
 
 
 @app.command()
@@ -463,7 +474,7 @@ def pivot(
     pivots: str = typer.Option("en,es,fr,de", "--pivots", help="Goal languages of the vectors."),
     alpha: float = typer.Option(1.0, help="Multiplier of the vectors."),
     learner: str = LearnerOption,
-    corpus: str = typer.Option("msvamp", "--corpus", help="A multi-parallel corpus (msvamp) to join pairs on English."),
+    corpus: str = corpus_option("msvamp", " Pivots need pairs with each goal language: msvamp, or your file with their columns."),
     n_pairs: int = TrainPairsOption,
     limit: int | None = LimitOption,
     data_dir: Path | None = DataDirOption,
@@ -482,7 +493,7 @@ def pivot(
     except MlsteerError as error:
         _fail(error)
     console.print(matrix.markdown("vector"), soft_wrap=True)
-    console.print(f"wrote {out / f'pivot_{task}.html'}")
+    console.print(f"wrote {out / f'pivot_{_task_name(task)}.html'}")
 
 
 @app.command()

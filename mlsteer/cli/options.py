@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from mlsteer.models.embedded_gemma import EMBEDDED_NAME
@@ -10,11 +12,20 @@ ModelOption = typer.Option(EMBEDDED_NAME, "--model", "-m", help="Built-in name, 
 DeviceOption = typer.Option("cpu", "--device", help="cpu (default), cuda, cuda:N or auto (the GPU if there is one).")
 DtypeOption = typer.Option("float32", "--dtype", help="Weights dtype: float32 (default), bfloat16 or float16.")
 LangOption = typer.Option(..., "--lang", help="Target language (ISO 639-1), e.g. sw.")
-CorpusOption = typer.Option("tatoeba", "--corpus", help="tatoeba, msvamp or builtin.")
+
+
+def corpus_option(default: str = "tatoeba", note: str = "") -> Any:
+    """The ``--corpus`` option of every command that reads pairs (``default`` and a note differ)."""
+    return typer.Option(default, "--corpus", help="tatoeba, msvamp, builtin, or your own: a TSV file with a header "
+                        "(en<TAB>sw), a JSONL file ({\"en\": ..., \"sw\": ...}), EN_FILE,LANG_FILE (line-aligned) "
+                        "or hf:ID[:CONFIG]." + note)
+
+
+CorpusOption = corpus_option()
 DataDirOption = typer.Option(None, "--data-dir", help="Benchmark folder (else $MLSTEER_DATA, else the Hub).")
 PairsOption = typer.Option(1000, "--pairs", "-n", help="Pairs sampled from the corpus (the paper: 1000).")
 SeedOption = typer.Option(0, "--seed", help="Seed for sampling, splitting and training.")
-ChoiceTaskOption = typer.Option(..., "--task", help="A multiple-choice task: cloze (built-in), xcopa, xnli, m_mmlu, m3exam.")
+ChoiceTaskOption = typer.Option(..., "--task", help="A multiple-choice task: cloze (built-in), xcopa, xnli, m_mmlu, m3exam, or a task file (.jsonl, .yaml).")
 LimitOption = typer.Option(None, "--limit", help="Items per language (and split), a seeded sample.")
 LearnerOption = typer.Option("mse", "--learner", help="mse, meandiff, pca or bipo (bipo: one training run per layer).")
 TrainPairsOption = typer.Option(200, "--pairs", "-n", help="Training pairs per vector.")

@@ -5,6 +5,8 @@ Local files are read from ``--data-dir`` / ``$MLSTEER_DATA`` in their published 
 - MSVAMP (MathOctopus): ``msvamp/test_{Language}.json``, JSON Lines with ``m_query`` (target
   question), ``query`` (English original) and ``response`` (gold answer); rows are parallel.
 Without a data folder the same corpora come from the Hub through ``datasets``.
+Any other corpus spec (a file path, ``EN_FILE,TARGET_FILE`` or ``hf:ID``) is the user's own
+corpus, read by :mod:`mlsteer.data.user_corpus`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlsteer.data.pairs import ParallelPairs, builtin_pairs, join_on_english
+from mlsteer.data.user_corpus import check_user_corpus, read_user_pairs
 from mlsteer.errors import EmptyInputError, MlsteerError
 from mlsteer.languages import check_languages, get_language
 from mlsteer.paths import data_dir as resolve_data_dir
@@ -75,16 +78,18 @@ def load_pairs(
     """``n`` seeded-sampled (English, ``lang``) pairs of ``corpus`` (all when ``n`` is None).
 
     ``builtin`` is the corpus shipped with mlsteer; the others come from local files when a data
-    folder is given or ``$MLSTEER_DATA`` is set, else from the Hub.
+    folder is given or ``$MLSTEER_DATA`` is set, else from the Hub; any other ``corpus`` is the
+    user's own (:func:`~mlsteer.data.user_corpus.read_user_pairs`).
     ``goal`` other than ``en``: (``goal``, ``lang``) pairs joined on their shared English side
-    (:func:`~mlsteer.data.pairs.join_on_english`; MSVAMP is fully parallel, Tatoeba barely).
+    (:func:`~mlsteer.data.pairs.join_on_english`; MSVAMP is fully parallel, Tatoeba barely);
+    a user's corpus pairs its ``goal`` column with its ``lang`` column directly.
     """
-    if goal != "en":
-        if goal == lang:
-            raise MlsteerError(f"goal language {goal!r} equals the source language; pick another pivot")
-        return sample_pairs(join_on_english(load_pairs(corpus, lang, data_dir), load_pairs(corpus, goal, data_dir)), n, seed)
+    if goal != "en" and goal == lang:
+        raise MlsteerError(f"goal language {goal!r} equals the source language; pick another pivot")
     if corpus not in CORPORA:
-        raise MlsteerError(f"unknown corpus {corpus!r}; use one of: {', '.join(CORPORA)}")
+        return sample_pairs(read_user_pairs(check_corpus(corpus), lang, goal), n, seed)
+    if goal != "en":
+        return sample_pairs(join_on_english(load_pairs(corpus, lang, data_dir), load_pairs(corpus, goal, data_dir)), n, seed)
     if corpus == "builtin":  # written for mlsteer, shipped in the package: no data folder, no Hub
         return sample_pairs(builtin_pairs(lang), n, seed)
     check_languages([lang], TATOEBA_LANGS if corpus == "tatoeba" else MSVAMP_LANGS, "Tatoeba" if corpus == "tatoeba" else "MSVAMP")
@@ -99,6 +104,13 @@ def load_pairs(
         rows = read_msvamp_rows(folder, lang)
         pairs = ParallelPairs(lang, tuple(r.english_question for r in rows), tuple(r.target_question for r in rows))
     return sample_pairs(pairs, n, seed)
+
+
+def check_corpus(corpus: str) -> str:
+    """``corpus`` if it is a built-in name or a user corpus whose files exist; else an error."""
+    if corpus not in CORPORA:
+        check_user_corpus(corpus, CORPORA)
+    return corpus
 
 
 def sample_pairs(pairs: ParallelPairs, n: int | None, seed: int = 0) -> ParallelPairs:

@@ -3,6 +3,8 @@
 A config runs on built-in data by default (the shipped parallel corpus and the ``cloze``
 task). Its ``[with_data]`` table says what to use instead when a benchmark folder is given
 (``--data-dir`` / ``$MLSTEER_DATA``), so one file serves the offline demo and the real run.
+``corpus`` and the task names may be the user's own files (``corpus = "pairs.tsv"``,
+``tasks = ["mytask.yaml"]``); relative paths are resolved against the config file's folder.
 Unknown keys are errors (a typo must not silently fall back to a default).
 """
 
@@ -13,10 +15,12 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field
+from functools import partial
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from mlsteer.data.corpora import CORPORA, check_corpus
 from mlsteer.errors import MlsteerError
 from mlsteer.languages import get_language
 from mlsteer.learners import METHODS
@@ -106,10 +110,14 @@ def load_config(name_or_path: str | os.PathLike, out: str | os.PathLike | None =
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
         raise MlsteerError(f"{path}: not valid TOML ({error})") from None
-    return parse_config(raw, where=str(path), out=out)
+    return parse_config(raw, where=str(path), out=out, base=path.parent)
 
 
-def parse_config(raw: dict[str, Any], where: str = "config", out: str | os.PathLike | None = None) -> ExperimentConfig:
+def parse_config(
+    raw: dict[str, Any], where: str = "config", out: str | os.PathLike | None = None, base: str | os.PathLike | None = None,
+) -> ExperimentConfig:
+    """A checked config from its TOML table; ``base`` is the folder relative corpus and task file
+    paths are resolved against (the config file's; None: the current folder)."""
     raw = dict(raw)
     top = _fields(ExperimentConfig) - {"learners", "data", "with_data"}
     _check_keys(raw, top | {"learners", "data", "with_data"}, where)
@@ -117,8 +125,8 @@ def parse_config(raw: dict[str, Any], where: str = "config", out: str | os.PathL
         if key not in raw and not (key == "out" and out is not None):
             raise MlsteerError(f"{where}: missing required key {key!r}")
     learners = [_learner(entry, f"{where} [[learners]] #{i + 1}") for i, entry in enumerate(raw.pop("learners", [{"name": "mse"}]))]
-    data = _data(raw.pop("data", {}), f"{where} [data]")
-    with_data = _data(raw.pop("with_data"), f"{where} [with_data]") if "with_data" in raw else None
+    data = _data(raw.pop("data", {}), f"{where} [data]", base)
+    with_data = _data(raw.pop("with_data"), f"{where} [with_data]", base) if "with_data" in raw else None
     raw["out"] = Path(out) if out is not None else Path(raw["out"])
     config = ExperimentConfig(learners=learners, data=data, with_data=with_data, **raw)
     _check(config, where)
@@ -146,9 +154,20 @@ def _learner(entry: dict, where: str) -> LearnerConfig:
     return LearnerConfig(options=options, **entry)
 
 
-def _data(entry: dict, where: str) -> DataConfig:
+def _data(entry: dict, where: str, base: str | os.PathLike | None = None) -> DataConfig:
+    """The data table, with relative corpus and task file paths joined to ``base``."""
+    from mlsteer.data.user_corpus import resolve_corpus
+    from mlsteer.evaluation.tasks.custom import resolve_task
+
     _check_keys(entry, _fields(DataConfig), where)
-    return DataConfig(**entry)
+    data = DataConfig(**entry)
+    task = partial(resolve_task, base=base)
+    return dataclasses.replace(
+        data, corpus=data.corpus if data.corpus in CORPORA else resolve_corpus(data.corpus, base),
+        sweep_task=task(data.sweep_task), tasks=[task(name) for name in data.tasks],
+        task_languages={task(name): langs for name, langs in data.task_languages.items()},
+        task_limits={task(name): limit for name, limit in data.task_limits.items()},
+    )
 
 
 def _check(config: ExperimentConfig, where: str) -> None:
@@ -164,6 +183,7 @@ def _check(config: ExperimentConfig, where: str) -> None:
     if not config.languages:
         raise MlsteerError(f"{where}: languages is empty; name at least one language to steer")
     for data in filter(None, (config.data, config.with_data)):
+        check_corpus(data.corpus)
         for name in [data.sweep_task, *data.tasks, *data.task_languages]:
             get_task(name)
         if get_task(data.sweep_task).kind != "choice":

@@ -108,7 +108,7 @@ def run_experiment(
     console.print(f"[bold cyan][{len(steps) + 1}/{len(steps) + 1}] summary and report[/bold cyan]")
     start = time.perf_counter()
     store = ResultStore(run.out / "eval")
-    summary = summary_markdown(store, model.name, run.plan, run.methods, run.choices, data.sweep_task, run.shared)
+    summary = summary_markdown(store, model.name, run.plan, run.methods, run.choices, get_task(data.sweep_task).name, run.shared)
     header = f"# {config.name}\n\nModel {model.name}; data {'from ' + str(folder) if folder else 'built-in'}.\n\n"
     (run.out / "summary.md").write_text(header + summary + "\n", encoding="utf-8")
     from mlsteer.report import build_report
@@ -161,14 +161,14 @@ def _sweep(run: Run) -> None:
     """Learn per layer and choose (layer, alpha) per language on the sweep task's validation
     split. Languages the sweep task lacks get the choice with the best mean validation accuracy
     over the swept languages (still validation data only), learned at that layer."""
-    config, task = run.config, run.data.sweep_task
+    config, task = run.config, run.data.sweep_task  # a name or a task file
     langs = _langs_for(task, config.languages, run)
     if not langs:
         raise MlsteerError(f"{task} has none of the run's languages {config.languages}; choose another sweep_task")
     extra = [lang for lang in config.languages if lang not in langs]
     for learner in config.learners:
         folder = run.out / "sweep" / learner.name
-        done = folder / f"sweep_{task}.json"
+        done = folder / f"sweep_{get_task(task).name}.json"
         layers, alphas = learner.layers or config.layers, learner.alphas or config.alphas
         pairs, options = learner.pairs or run.data.pairs, _learner_options(learner)
         if done.is_file() and {s["lang"] for s in json.loads(done.read_text())["languages"]} >= set(langs):
@@ -214,7 +214,7 @@ def _evaluate(run: Run) -> None:
         limit = run.data.task_limits.get(name, run.config.limit)
         store = evaluate(run.model, task, langs, methods, run.out / "eval", limit=limit, data_dir=run.data_dir,
                          seed=run.config.seed, max_new_tokens=run.config.max_new_tokens, progress=run.progress)
-        run.plan[name], run.methods[name] = langs, [m.name for m in methods]
+        run.plan[task.name], run.methods[task.name] = langs, [m.name for m in methods]
         if distributed.is_main():
             export_tables(build_tables(store), run.out / "eval")
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from mlsteer.activations import cache_activations
 from mlsteer.analysis.distribution import Projection, pca_2d
 from mlsteer.data.corpora import load_pairs
+from mlsteer.data.user_corpus import corpus_label
 from mlsteer.errors import EmptyInputError
 from mlsteer.evaluation.tasks import get_task
 from mlsteer.languages import check_languages
@@ -32,8 +33,9 @@ def run_train_test_pca(
         raise EmptyInputError("no languages; pass at least one language code")
     model.check_layer(layer)
     benchmark = get_task(task)
-    check_languages(list(langs), benchmark.languages, task)  # before any language is computed
-    train_name, eval_name = f"{corpus} (train)", f"{task} (eval)"
+    check_languages(list(langs), benchmark.languages, benchmark.name)  # before any language is computed
+    task, label = benchmark.name, corpus_label(corpus)  # short names for the figure, not paths
+    train_name, eval_name = f"{label} (train)", f"{task} (eval)"
     projections: dict[str, Projection] = {}
     for lang in langs:
         train = list(load_pairs(corpus, lang, data_dir, n=n, seed=seed).target)
@@ -50,5 +52,5 @@ def run_train_test_pca(
         "langs": {lang: projection.to_dict() for lang, projection in projections.items()},
     }
     (out / "pca.json").write_text(json.dumps(data, indent=1), encoding="utf-8")
-    title = f"{corpus} sentences vs {task} prompts at layer {layer} (PCA of mean-pooled resid_post)"
+    title = f"{label} sentences vs {task} prompts at layer {layer} (PCA of mean-pooled resid_post)"
     return save_figure(distribution_figure(projections, title), out, "pca")

@@ -145,8 +145,8 @@ def _write(sweeps: Sequence[LanguageSweep], out: Path, task: str, model: str, le
 
 
 def load_choices(sweep_dir: str | os.PathLike, task: str) -> dict[str, VectorChoice]:
-    """Each language's chosen (vector file, layer, alpha) from a finished sweep."""
-    sweep_dir = Path(sweep_dir)
+    """Each language's chosen (vector file, layer, alpha) from a finished sweep of ``task`` (a name or a task file)."""
+    sweep_dir, task = Path(sweep_dir), get_task(task).name
     path = sweep_dir / f"sweep_{task}.json"
     if not path.is_file():
         raise MlsteerError(f"{sweep_dir} has no sweep_{task}.json; run mlsteer sweep --task {task} --out {sweep_dir} first")

@@ -1,10 +1,12 @@
-"""The tasks by name: ``get_task("xnli")``; one module per benchmark."""
+"""The tasks by name: ``get_task("xnli")``, one module per benchmark; or from a user's task file:
+``get_task("mytask.yaml")`` (:mod:`mlsteer.evaluation.tasks.custom`)."""
 
 from __future__ import annotations
 
 from mlsteer.errors import MlsteerError
 from mlsteer.evaluation.tasks.base import Example, Query, Task
 from mlsteer.evaluation.tasks.cloze import Cloze
+from mlsteer.evaluation.tasks.custom import is_task_file, load_task_file
 from mlsteer.evaluation.tasks.m3exam import M3Exam
 from mlsteer.evaluation.tasks.m_mmlu import MMMLU
 from mlsteer.evaluation.tasks.mgsm import MGSM
@@ -15,11 +17,15 @@ TASKS: dict[str, Task] = {task.name: task for task in (XCOPA(), XNLI(), MGSM(), 
 
 
 def get_task(name: str) -> Task:
-    """The task called ``name``; raises listing the known ones."""
-    try:
+    """The built-in task called ``name``, or the task a file defines; raises listing the known ones."""
+    if name in TASKS:
         return TASKS[name]
-    except KeyError:
-        raise MlsteerError(f"unknown task {name!r}; use one of: {', '.join(TASKS)}") from None
+    if not is_task_file(name):
+        raise MlsteerError(f"unknown task {name!r}; use one of: {', '.join(TASKS)}, or a task file (.jsonl, .yaml)")
+    task = load_task_file(name)
+    if task.name in TASKS:
+        raise MlsteerError(f"{name}: name {task.name!r} is a built-in task's; name your task otherwise (its results would mix)")
+    return task
 
 
 __all__ = ["TASKS", "Example", "Query", "Task", "get_task"]
