@@ -146,3 +146,23 @@ def test_load_rejects_missing_and_foreign_files(tmp_path):
     save_file({"x": torch.ones(3)}, str(tmp_path / "foreign.safetensors"))
     with pytest.raises(Exception, match="not an mlsteer vector file"):
         SteeringVector.load(tmp_path / "foreign.safetensors")
+
+
+def test_map_controls_move_residuals_back_or_as_far_in_a_random_direction():
+    from mlsteer.steering import SteeringMap
+
+    generator = torch.Generator().manual_seed(3)
+    d = 16
+    item = SteeringMap(torch.eye(d) + 0.3 * torch.randn(d, d, generator=generator), torch.randn(d, generator=generator),
+                       2, "lstsq", "m@x")
+    resid = torch.randn(2, 5, d, generator=generator) * 4
+    mask = torch.ones(2, 5, dtype=torch.bool)
+    moved = item.apply(resid, mask, alpha=1.0) - resid
+    back = item.negated().apply(resid, mask, alpha=1.0) - resid
+    assert_close_scaled(back, -moved, SHORT_SUM)  # d-term matrix products on both sides
+    random = item.random_like(0).apply(resid, mask, alpha=1.0) - resid
+    assert_close_scaled(random.norm(dim=-1), moved.norm(dim=-1), SHORT_SUM)  # same distance per token
+    cosine = torch.nn.functional.cosine_similarity(random.flatten(0, 1), moved.flatten(0, 1), dim=-1)
+    assert cosine.abs().max() < 0.9  # but another direction
+    assert_close_scaled(item.random_like(0).matrix, item.random_like(0).matrix, EXACT_OPS)  # seeded
+    assert not torch.allclose(item.random_like(0).matrix, item.random_like(1).matrix)

@@ -219,6 +219,21 @@ class SteeringMap(_AtOneLayer):
         """``resid + alpha·(resid W + b - resid)`` at the positions in ``mask``."""
         return self.prepare(alpha, relative, resid.device)(resid, mask.to(resid.device))
 
+    def negated(self) -> SteeringMap:
+        """The map that moves every residual the other way, ``h - (hW + b - h)`` (a control)."""
+        eye = torch.eye(self.d_model)
+        return replace(self, matrix=2 * eye - self.matrix, bias=-self.bias, method=f"{self.method}:negated")
+
+    def random_like(self, seed: int = 0) -> SteeringMap:
+        """A control that moves every residual by as much as this map does, in a random direction:
+        the displacement ``hW + b - h`` turned by a seeded random orthogonal matrix Q, i.e.
+        ``h + (hW + b - h) Q``."""
+        generator = torch.Generator().manual_seed(seed)
+        q, r = torch.linalg.qr(torch.randn(self.d_model, self.d_model, generator=generator, dtype=torch.float64))
+        q = (q * torch.sign(torch.diagonal(r))).to(torch.float32)  # Haar-distributed, not biased by QR's signs
+        eye = torch.eye(self.d_model)
+        return replace(self, matrix=eye + (self.matrix - eye) @ q, bias=self.bias @ q, method=f"{self.method}:random{seed}")
+
 
 
 Steering = SteeringVector | SteeringMap
