@@ -106,3 +106,13 @@ def test_unknown_learner_lists_methods():
         get_learner("ica")
     with pytest.raises(MlsteerError, match="learn_bipo"):
         get_learner("bipo")
+
+
+def test_learned_files_record_the_goal_language(tiny_gemma):
+    """The goal (pivot) language is a code in every vector's info, never an activation tensor."""
+    from mlsteer.pipeline.learn import learn_from_corpus
+
+    to_english = learn_from_corpus(tiny_gemma, "meandiff", [1, 2], "sw", corpus="builtin", n_pairs=24, progress=False)
+    to_spanish = learn_from_corpus(tiny_gemma, "meandiff", [1], "sw", corpus="builtin", n_pairs=24, progress=False, goal="es")
+    assert [r.steering.info["goal"] for r in to_english] == ["en", "en"]
+    assert to_spanish[0].steering.info["goal"] == "es"

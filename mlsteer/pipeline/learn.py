@@ -79,7 +79,7 @@ def learn_from_corpus(
     acts = cache_activations(model, texts, layers, pooling=pooling, progress=progress) if texts else None
     results = []
     for column, layer in enumerate(layers):
-        source, goal = (acts[:n, column], acts[n : 2 * n, column]) if n else (None, None)
+        source, target = (acts[:n, column], acts[n : 2 * n, column]) if n else (None, None)
         held = (acts[2 * n : 2 * n + len(heldout), column], acts[2 * n + len(heldout) :, column]) if heldout else None
         common = dict(layer=layer, model_fingerprint=model.fingerprint, train_hash=train_hash, heldout=held, seed=seed)
         if method == "bipo":
@@ -92,7 +92,7 @@ def learn_from_corpus(
                 seed=seed, train_hash=train_hash, heldout=held, progress=progress,
             )
         else:
-            result = get_learner(method)(source, goal, **common, **options)
+            result = get_learner(method)(source, target, **common, **options)
         info = {**result.steering.info, "lang": lang, "goal": goal, "corpus": corpus, "pooling": pooling,
                 "heldout_cosine_before": result.diagnostics.heldout_cosine_before,
                 "heldout_cosine_after": result.diagnostics.heldout_cosine_after}
