@@ -583,3 +583,8 @@ def report(
     console.print(f"wrote {paths.html} ({len(paths.figures)} figures, {paths.tables} tables)", soft_wrap=True)
     if paths.exports:
         console.print(f"exported {len(paths.exports)} images to {paths.exports[0].parent}", soft_wrap=True)
+
+
+from mlsteer.cli.harness import CONTEXT as HARNESS_CONTEXT, harness  # noqa: E402  (lm_eval loads only when it runs)
+
+app.command("harness", context_settings=HARNESS_CONTEXT)(harness)

@@ -21,10 +21,10 @@ reference (:func:`score_choices_loop`) to rounding.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
-from jaxtyping import Float, Int
+from jaxtyping import Bool, Float, Int
 from torch import Tensor
 from tqdm.auto import tqdm
 from transformers import DynamicCache
@@ -111,8 +111,18 @@ def gather_logprobs(
 ) -> Float[Tensor, "row k"]:
     """float32 log-probs (on CPU) of ``targets[r]`` after final-norm hidden state ``hidden[r]``:
     one unembedding per row, however many targets it is read for."""
+    return gather_scores(model, hidden, targets)[0]
+
+
+def gather_scores(
+    model: SteerableModel, hidden: Float[Tensor, "row d_model"], targets: Int[Tensor, "row k"]
+) -> tuple[Float[Tensor, "row k"], Bool[Tensor, "row k"]]:
+    """:func:`gather_logprobs` and, per target, whether it is the row's argmax (what greedy
+    decoding would pick: the harness's ``is_greedy``)."""
     logprobs = model.unembed(hidden).log_softmax(-1)
-    return logprobs.gather(-1, targets.to(logprobs.device)).cpu()
+    targets = targets.to(logprobs.device)
+    greedy = logprobs.argmax(-1, keepdim=True) == targets
+    return logprobs.gather(-1, targets).cpu(), greedy.cpu()
 
 
 @torch.inference_mode()
@@ -128,15 +138,49 @@ def score_choices(
     if batch_size < 1:
         raise MlsteerError(f"batch_size must be at least 1, got {batch_size}")
     items = tokenize_items(model, queries)
-    totals = [torch.zeros(len(item.options)) for item in items]
-    order = sorted(range(len(items)), key=lambda i: -_length(items[i]))
-    batches = _batches(order, items, batch_size)
-    with tqdm(total=len(items), desc="scoring", unit="item", disable=not progress, leave=False) as bar:
-        for rows in batches:
-            for index, scores in zip(rows, _score_batch(model, [items[i] for i in rows])):
-                totals[index] += scores
-            bar.update(len(rows))
+    totals = [total for total, _ in _score_items(model, items, batch_size, progress)]
     return [ChoiceScores(tuple(float(v) for v in total), item.byte_lengths) for total, item in zip(totals, items)]
+
+
+@torch.inference_mode()
+def score_continuations(
+    model: SteerableModel, queries: Sequence[Query], batch_size: int = 32, progress: bool = False
+) -> list[list[tuple[float, bool]]]:
+    """Per query, per continuation: (summed log-prob, whether greedy decoding yields every one of
+    its tokens), what lm-evaluation-harness's ``loglikelihood`` returns. Same tokens, layout and
+    numbers as :func:`score_choices`. An empty context (no BOS either) is scored after EOS, as
+    the harness does."""
+    items = tokenize_items(model, queries)
+    bos = model.tokenizer.bos_token_id
+    prefix = [bos if bos is not None else model.tokenizer.eos_token_id]
+    return score_tokenized(model, [item if item.context else replace(item, context=prefix) for item in items],
+                           batch_size, progress)
+
+
+@torch.inference_mode()
+def score_tokenized(
+    model: SteerableModel, items: Sequence[TokenizedItem], batch_size: int = 32, progress: bool = False
+) -> list[list[tuple[float, bool]]]:
+    """:func:`score_continuations` on items already tokenised (the harness's rolling windows)."""
+    if batch_size < 1:
+        raise MlsteerError(f"batch_size must be at least 1, got {batch_size}")
+    return [[(float(v), bool(g)) for v, g in zip(total, greedy)]
+            for total, greedy in _score_items(model, items, batch_size, progress)]
+
+
+def _score_items(
+    model: SteerableModel, items: Sequence[TokenizedItem], batch_size: int, progress: bool
+) -> list[tuple[Float[Tensor, " option"], Bool[Tensor, " option"]]]:
+    """Summed log-probs and all-tokens-greedy flags of every option of every item, batched
+    longest first."""
+    results: list = [None] * len(items)
+    order = sorted(range(len(items)), key=lambda i: -_length(items[i]))
+    with tqdm(total=len(items), desc="scoring", unit="item", disable=not progress, leave=False) as bar:
+        for rows in _batches(order, items, batch_size):
+            for index, scores in zip(rows, _score_batch(model, [items[i] for i in rows])):
+                results[index] = scores
+            bar.update(len(rows))
+    return results
 
 
 def _length(item: TokenizedItem) -> int:
@@ -158,8 +202,11 @@ def _batches(order: list[int], items: Sequence[TokenizedItem], batch_size: int) 
     return batches + [current] if current else batches
 
 
-def _score_batch(model: SteerableModel, batch: Sequence[TokenizedItem]) -> list[Float[Tensor, " option"]]:
-    """Summed option log-probs of each item in ``batch`` (see the module docstring)."""
+def _score_batch(
+    model: SteerableModel, batch: Sequence[TokenizedItem]
+) -> list[tuple[Float[Tensor, " option"], Bool[Tensor, " option"]]]:
+    """Summed option log-probs of each item in ``batch``, and whether each option is greedy
+    throughout (see the module docstring)."""
     device, pad = model.device, model.tokenizer.pad_token_id
     lengths = torch.tensor([len(item.context) for item in batch])
     width = int(lengths.max())
@@ -178,23 +225,26 @@ def _score_batch(model: SteerableModel, batch: Sequence[TokenizedItem]) -> list[
     # First option tokens, read at the last context column (one unembedding per item).
     widest = max(len(item.options) for item in batch)
     firsts = torch.tensor([[o[0] for o in item.options] + [0] * (widest - len(item.options)) for item in batch])
-    first = gather_logprobs(model, hidden[:, -1], firsts)
+    first, first_greedy = gather_scores(model, hidden[:, -1], firsts)
     totals = [first[row, : len(item.options)].clone() for row, item in enumerate(batch)]
+    greedy = [first_greedy[row, : len(item.options)].clone() for row, item in enumerate(batch)]
     if has_tails:
-        _add_option_tails(model, batch, totals, cache, mask, pads, lengths)
-    return totals
+        _add_option_tails(model, batch, totals, greedy, cache, mask, pads, lengths)
+    return list(zip(totals, greedy))
 
 
 def _add_option_tails(
     model: SteerableModel,
     batch: Sequence[TokenizedItem],
     totals: list[Tensor],
+    greedy: list[Tensor],
     cache: DynamicCache,
     context_mask: Int[Tensor, "batch pos"],
     pads: Int[Tensor, " batch"],
     lengths: Int[Tensor, " batch"],
 ) -> None:
-    """Add the log-probs of options' tokens 2..m: one row per multi-token option on its item's cache."""
+    """Add the log-probs of options' tokens 2..m (and clear ``greedy`` where one is not the
+    argmax): one row per multi-token option on its item's cache."""
     device, pad = model.device, model.tokenizer.pad_token_id
     tails = [(row, index, option) for row, item in enumerate(batch) for index, option in enumerate(item.options)
              if len(option) > 1]
@@ -215,10 +265,13 @@ def _add_option_tails(
         hidden = final_hidden(model, ids.to(device), mask.to(device), position_ids=positions.to(device),
                               past_key_values=cache, use_cache=True)
     rows, cols = real.nonzero(as_tuple=True)
-    logprobs = gather_logprobs(model, hidden[rows.to(hidden.device), cols.to(hidden.device)], targets[rows, cols, None])
+    at = hidden[rows.to(hidden.device), cols.to(hidden.device)]
+    logprobs, hits = gather_scores(model, at, targets[rows, cols, None])
     sums = torch.zeros(len(tails)).index_add_(0, rows, logprobs[:, 0])
+    misses = torch.zeros(len(tails), dtype=torch.long).index_add_(0, rows, (~hits[:, 0]).long())
     for r, (row, index, _) in enumerate(tails):
         totals[row][index] += sums[r]
+        greedy[row][index] &= bool(misses[r] == 0)
 
 
 @torch.inference_mode()
