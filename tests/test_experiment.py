@@ -31,7 +31,11 @@ def test_builtin_configs_parse():
     ({"languages": ["xx"]}, "unknown language code 'xx'"),
     ({"languages": []}, "languages is empty"),
     ({"learners": [{"name": "adam"}]}, "unknown learner 'adam'"),
-    ({"learners": [{"name": "lstsq"}]}, "lstsq learns a map"),
+    ({"learners": [{"name": "lstsq", "scale": "relative"}]}, "lstsq learns a map, which has no relative scale"),
+    ({"learners": [{"name": "bipo", "all_layers": True}]}, "bipo trains one layer per run"),
+    ({"learners": [{"name": "mse"}, {"name": "mse", "alphas": [2.0]}]}, "two learners share the name 'mse'; give each a distinct label"),
+    ({"learners": [{"name": "mse", "positions": "generated"}]}, "positions 'generated'; use all or prompt"),
+    ({"learners": [{"name": "mse", "label": "../x"}]}, "label '../x' names files"),
     ({"data": {"sweep_task": "mgsm"}}, "sweep_task 'mgsm' generates text"),
     ({"data": {"tasks": ["squad"]}}, "unknown task 'squad'"),
     ({"data": {"corpus_name": "x"}}, r"\[data\]: unknown key.*corpus_name"),
@@ -148,3 +152,40 @@ def test_summary_gives_the_share_of_the_ceilings_gain_for_steered_methods_only(t
     assert "| v@1: share of the ceiling's gain | 50% ±" in text
     assert "negated: share" not in text
     assert "translate_test (oracle English: ceiling)" in text
+
+
+def test_run_sweeps_maps_all_layers_relative_scale_prompt_positions_and_two_bipo_settings(tiny_gemma, data_dir, tmp_path):  # noqa: F811
+    from mlsteer.steering import SteeringMap, SteeringVector, load_steering
+
+    raw = {
+        "name": "strong", "out": str(tmp_path / "run"), "model": "tiny-gemma3", "languages": ["sw"],
+        "layers": [1, 2], "alphas": [0.5, 1.0], "sweep_limit": 4, "limit": 4, "methods": ["basic"],
+        "learners": [
+            {"name": "lstsq"},
+            {"name": "lstsq", "label": "lstsq-all", "all_layers": True},
+            {"name": "mse", "label": "mse-rel", "scale": "relative", "alphas": [0.1], "positions": "prompt"},
+            {"name": "bipo", "label": "bipo-paper", "layers": [1], "alphas": [1.0], "pairs": 8, "epochs": 1},
+            {"name": "bipo", "label": "bipo-rms", "layers": [1], "alphas": [1.0], "pairs": 8, "epochs": 1,
+             "lr_per_resid_rms": True},
+        ],
+        "data": {"corpus": "builtin", "pairs": 16, "sweep_task": "xcopa", "tasks": ["xcopa"]},
+    }
+    config = parse_config(raw)
+    run_experiment(config, data_dir, progress=False, exports=False)
+    out = config.out
+    methods = {r.method for r in ResultStore(out / "eval").rows()}
+    for label in ("lstsq", "lstsq-all", "mse-rel/prompt", "bipo-paper", "bipo-rms"):
+        assert {f"steered:{label}@1", f"steered:{label}@1:negated", f"steered:{label}@1:random"} <= methods, label
+    # one map per layer for lstsq; every learned layer at once for lstsq-all, swept over alpha alone
+    [single] = load_steering(out / "chosen/lstsq/sw.safetensors")
+    every = load_steering(out / "chosen/lstsq-all/sw.safetensors")
+    assert isinstance(single, SteeringMap) and [m.layer for m in every] == [1, 2]
+    sweep = json.loads((out / "sweep/lstsq-all/sweep_xcopa.json").read_text())["languages"][0]
+    assert sweep["layers"] == [-1] and len(sweep["validation"]) == 1
+    # relative scale: the chosen vector adds 0.1 of the layer's mean residual norm
+    [relative] = load_steering(out / "chosen/mse-rel/sw.safetensors")
+    assert isinstance(relative, SteeringVector) and relative.norm == pytest.approx(0.1 * relative.resid_norm, rel=1e-5)
+    # the two BiPO settings are two files, trained with different learning rates
+    paper, scaled = (load_steering(out / f"vectors/sw_{label}.safetensors")[0] for label in ("bipo-paper", "bipo-rms"))
+    assert paper.norm != pytest.approx(scaled.norm, rel=1e-3)
+    assert "all layers" in (out / "summary.md").read_text()

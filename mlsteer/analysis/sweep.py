@@ -21,6 +21,12 @@ from mlsteer.analysis.paired import Comparison, compare
 from mlsteer.errors import MlsteerError
 
 CONTROLS = ("vector", "negated", "random")
+ALL_LAYERS = -1  # a sweep over alpha alone, steering at every learned layer at once
+
+
+def layer_name(layer: int) -> str:
+    """``L6``, or ``all layers`` for a sweep that steers every learned layer at once."""
+    return "all layers" if layer == ALL_LAYERS else f"L{layer}"
 
 
 def accuracy_grid(correct: Bool[Tensor, "layer alpha item"]) -> Float[Tensor, "layer alpha"]:

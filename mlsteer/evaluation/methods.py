@@ -28,12 +28,19 @@ from dataclasses import replace
 from pathlib import Path
 
 from mlsteer import distributed
-from mlsteer.errors import MlsteerError
+from mlsteer.errors import MlsteerError, check_choice
 from mlsteer.evaluation.tasks.base import Example, Query, Task
-from mlsteer.evaluation.translation import CachedTranslator, NLLBTranslator, SelfTranslator, Translator
+from mlsteer.evaluation.translation import (
+    CachedTranslator,
+    NLLBTranslator,
+    SelfTranslator,
+    Translator,
+)
 from mlsteer.languages import get_language
 from mlsteer.models.wrapper import SteerableModel
-from mlsteer.steering import load_steering, steer
+from mlsteer.steering import steer
+from mlsteer.steering.hooks import SCALES
+from mlsteer.steering.sources import CONTROLS, load_for_model
 
 
 class Method(ABC):
@@ -193,36 +200,27 @@ class SelfTranslate(TranslateTest):
 class Steered(Method):
     """Apply a vector (or a per-language vector map) while scoring; ``control`` picks the
     vector itself, its negation, or a random vector of the same norm (seeded). ``layer`` keeps
-    only that entry of a multi-layer file; ``label`` replaces the file stem in the name."""
+    only that entry of a multi-layer file; ``label`` replaces the file stem in the name.
+    ``positions`` (``all`` or ``prompt``) and ``scale`` (``absolute``, or ``relative``: alpha as
+    a fraction of the layer's residual norm) go to :func:`~mlsteer.steering.steer`."""
 
-    def __init__(self, source: str, alpha: float, control: str = "", layer: int | None = None, label: str = "") -> None:
-        if control not in ("", "negated", "random"):
+    def __init__(self, source: str, alpha: float, control: str = "", layer: int | None = None, label: str = "",
+                 positions: str = "all", scale: str = "absolute") -> None:
+        if control not in CONTROLS:
             raise MlsteerError(f"unknown control {control!r}; use negated or random")
+        check_choice("positions", positions, ("all", "prompt"))
+        check_choice("scale", scale, SCALES)
         self.source, self.alpha, self.control, self.layer = Path(source), alpha, control, layer
+        self.positions, self.scale = positions, scale
         at = f"/L{layer}" if layer is not None else ""
-        self.name = f"steered:{label or self.source.stem}{at}@{alpha:g}" + (f":{control}" if control else "")
+        how = ("/prompt" if positions == "prompt" else "") + ("/rel" if scale == "relative" else "")
+        self.name = f"steered:{label or self.source.stem}{at}{how}@{alpha:g}" + (f":{control}" if control else "")
         self.items: dict[str, list] = {}
         self.paths: dict[str, Path] = {}
 
     def setup(self, model, task, lang, data_dir, seed, run_dir):
-        path = self.source / f"{lang}.safetensors" if self.source.is_dir() else self.source
-        if self.source.is_dir() and not path.is_file():
-            have = sorted(p.stem for p in self.source.glob("*.safetensors"))
-            raise MlsteerError(f"vector folder {self.source} has no {lang}.safetensors; it has: {', '.join(have) or 'none'}")
-        items = load_steering(path)
-        if self.layer is not None:  # one entry of a multi-layer file (layer sweeps)
-            chosen = [item for item in items if item.layer == self.layer]
-            if not chosen:
-                have = ", ".join(str(item.layer) for item in items)
-                raise MlsteerError(f"{path} has no entry for layer {self.layer}; it has layers {have}")
-            items = chosen
-        for item in items:
-            item.check_compatible(model)  # another model's vector: refused before anything is written
-        if self.control == "negated":
-            items = [item.negated() for item in items]
-        elif self.control == "random":
-            items = [item.random_like(seed + index) for index, item in enumerate(items)]
-        self.items[lang] = items
+        # another model's vector, a missing language file or layer: refused before anything is written
+        path, self.items[lang] = load_for_model(model, self.source, lang, self.control, seed, self.layer)
         self.paths[lang] = path.resolve()
 
     def queries(self, model, task, examples):
@@ -230,11 +228,11 @@ class Steered(Method):
 
     def state(self, lang):
         # one file serving several languages is one state; controls are seeded the same for all
-        return ("steered", self.paths[lang], self.layer, self.control, self.alpha)
+        return ("steered", self.paths[lang], self.layer, self.control, self.alpha, self.positions, self.scale)
 
     @contextmanager
     def active(self, model, lang) -> Iterator[None]:
-        with steer(model, self.items[lang], alpha=self.alpha):
+        with steer(model, self.items[lang], alpha=self.alpha, positions=self.positions, scale=self.scale):
             yield
 
 

@@ -28,13 +28,25 @@ from mlsteer.learners import METHODS
 
 @dataclass(frozen=True)
 class LearnerConfig:
-    """One learner: which layers and alphas its sweep tries, and learner options."""
+    """One learner: which layers and alphas its sweep tries, how its vectors are applied, and
+    learner options. ``label`` names its files and rows (two settings of one learner, e.g. BiPO
+    with the paper's lr and with lr scaled by the residual RMS, need two labels)."""
 
     name: str
+    label: str | None = None  # None: the learner's name
     layers: list[int] | None = None  # None: the sweep's layers
     alphas: list[float] | None = None  # None: the sweep's alphas
     pairs: int | None = None  # None: the corpus's pairs
+    corpus: str | None = None  # None: the data table's corpus (e.g. msvamp: task-like question pairs)
+    positions: str = "all"  # all | prompt (steer the prompt only, not generated tokens)
+    scale: str = "absolute"  # absolute | relative (alphas as fractions of the layer's residual norm)
+    all_layers: bool = False  # steer at every one of `layers` at once (INCLINE); the sweep then tries alphas only
     options: dict[str, Any] = field(default_factory=dict)  # e.g. epochs, lr (BipoConfig fields)
+
+    @property
+    def key(self) -> str:
+        """What names its sweep folder, vector files and steered rows."""
+        return self.label or self.name
 
 
 @dataclass(frozen=True)
@@ -124,7 +136,7 @@ def parse_config(
     for key in ("name", "out", "languages"):
         if key not in raw and not (key == "out" and out is not None):
             raise MlsteerError(f"{where}: missing required key {key!r}")
-    learners = [_learner(entry, f"{where} [[learners]] #{i + 1}") for i, entry in enumerate(raw.pop("learners", [{"name": "mse"}]))]
+    learners = [_learner(entry, f"{where} [[learners]] #{i + 1}", base) for i, entry in enumerate(raw.pop("learners", [{"name": "mse"}]))]
     data = _data(raw.pop("data", {}), f"{where} [data]", base)
     with_data = _data(raw.pop("with_data"), f"{where} [with_data]", base) if "with_data" in raw else None
     raw["out"] = Path(out) if out is not None else Path(raw["out"])
@@ -143,7 +155,9 @@ def _check_keys(raw: dict, allowed: set[str], where: str) -> None:
         raise MlsteerError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
 
 
-def _learner(entry: dict, where: str) -> LearnerConfig:
+def _learner(entry: dict, where: str, base: str | os.PathLike | None = None) -> LearnerConfig:
+    from mlsteer.data.user_corpus import resolve_corpus
+
     entry = dict(entry)
     if "name" not in entry:
         raise MlsteerError(f"{where}: a learner needs a name ({', '.join(METHODS)})")
@@ -151,7 +165,20 @@ def _learner(entry: dict, where: str) -> LearnerConfig:
     options = {k: entry.pop(k) for k in list(entry) if k not in known}
     if entry["name"] not in METHODS:
         raise MlsteerError(f"{where}: unknown learner {entry['name']!r}; use one of: {', '.join(METHODS)}")
-    return LearnerConfig(options=options, **entry)
+    learner = LearnerConfig(options=options, **entry)
+    if learner.corpus is not None and learner.corpus not in CORPORA:
+        learner = dataclasses.replace(learner, corpus=resolve_corpus(learner.corpus, base))
+    if learner.positions not in ("all", "prompt"):
+        raise MlsteerError(f"{where}: positions {learner.positions!r}; use all or prompt")
+    if learner.scale not in ("absolute", "relative"):
+        raise MlsteerError(f"{where}: scale {learner.scale!r}; use absolute or relative (alphas as fractions of the residual norm)")
+    if learner.name == "lstsq" and learner.scale == "relative":
+        raise MlsteerError(f"{where}: lstsq learns a map, which has no relative scale; use scale = \"absolute\"")
+    if learner.name == "bipo" and learner.all_layers:
+        raise MlsteerError(f"{where}: bipo trains one layer per run; all_layers is for closed-form learners (mse, meandiff, pca, lstsq)")
+    if learner.label is not None and not re.fullmatch(r"[A-Za-z0-9][\w.-]*", learner.label):
+        raise MlsteerError(f"{where}: label {learner.label!r} names files; use letters, digits, '-', '_' or '.'")
+    return learner
 
 
 def _data(entry: dict, where: str, base: str | os.PathLike | None = None) -> DataConfig:
@@ -188,6 +215,9 @@ def _check(config: ExperimentConfig, where: str) -> None:
             get_task(name)
         if get_task(data.sweep_task).kind != "choice":
             raise MlsteerError(f"{where}: sweep_task {data.sweep_task!r} generates text; choose layers on a multiple-choice task")
+    keys = [learner.key for learner in config.learners]
+    if len(set(keys)) != len(keys):
+        raise MlsteerError(f"{where}: two learners share the name {max(keys, key=keys.count)!r}; give each a distinct label")
     for learner in config.learners:
-        if learner.name == "lstsq":
-            raise MlsteerError(f"{where}: lstsq learns a map, not a vector; the run sweeps vectors (mse, meandiff, pca, bipo)")
+        if learner.corpus is not None:
+            check_corpus(learner.corpus)

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from mlsteer.analysis.paired import align, compare, detectable_effect
+from mlsteer.analysis.sweep import layer_name
 from mlsteer.errors import MlsteerError
 from mlsteer.evaluation.store import ResultStore
 from mlsteer.experiment.summary import plan_from_store, summary_markdown, verdict
@@ -117,7 +118,7 @@ def write_results_page(run_dir: str | Path, page: str | Path) -> Path:
     langs = sorted({lang for c in choices.values() for lang in c})
     lines.append("|---" * (len(langs) + 1) + "|")
     for learner, chosen in choices.items():
-        lines.append(f"| {learner} | " + " | ".join(f"L{chosen[l][0]}, α {chosen[l][1]:g}" if l in chosen else "–" for l in langs) + " |")
+        lines.append(f"| {learner} | " + " | ".join(f"{layer_name(chosen[l][0])}, α {chosen[l][1]:g}" if l in chosen else "–" for l in langs) + " |")
     lines += ["", "## Next to the paper's claims", "", PAPER_CLAIMS, ""]
     notes = page.with_name(page.stem + "_notes.md")  # the reading, written by hand next to the page
     if notes.is_file():

@@ -12,7 +12,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -32,7 +32,16 @@ from mlsteer.models import load_model
 from mlsteer.models.devices import resolve_device
 from mlsteer.models.wrapper import SteerableModel
 from mlsteer.paths import data_dir as resolve_data_dir
-from mlsteer.pipeline.sweep import VectorChoice, export_choices, learn_layers, load_choices, run_sweep
+from mlsteer.analysis.sweep import ALL_LAYERS, CONTROLS, layer_name
+from mlsteer.pipeline.sweep import (
+    Application,
+    VectorChoice,
+    export_choices,
+    learn_layers,
+    load_choices,
+    run_sweep,
+    steered_methods,
+)
 
 CONFIG_FILE = "config.json"
 
@@ -51,6 +60,7 @@ class Run:
     shared: dict[str, set[str]]  # learner -> languages given the shared choice
     plan: dict[str, list[str]]  # task -> languages evaluated
     methods: dict[str, list[str]]  # task -> method names, as stored
+    applications: dict[str, Application] = field(default_factory=dict)  # learner -> how its vectors apply
 
     @property
     def out(self) -> Path:
@@ -129,6 +139,8 @@ def _claim(config: ExperimentConfig, data: DataConfig) -> None:
     if path.is_file():
         before = json.loads(path.read_text())
         before.setdefault("dtype", "float32")  # folders made before runs had a dtype ran in fp32
+        defaults = asdict(LearnerConfig("?"))  # learner fields added since: their defaults are what ran
+        before["learners"] = [{**defaults, **entry} for entry in before.get("learners", [])]
         changed = sorted(k for k in set(before) | set(record) if before.get(k) != json.loads(json.dumps(record)).get(k))
         if changed:
             raise MlsteerError(f"{config.out} was made by a different config (differs in: {', '.join(changed)}); "
@@ -144,6 +156,10 @@ def _langs_for(task_name: str, wanted: list[str], run: Run) -> list[str]:
     if dropped:
         run.console.print(f"    {task_name} has no {', '.join(dropped)}: left out")
     return chosen
+
+
+def _application(learner: LearnerConfig) -> Application:
+    return Application(positions=learner.positions, scale=learner.scale, all_layers=learner.all_layers)
 
 
 def _learner_options(learner: LearnerConfig) -> dict:
@@ -167,28 +183,34 @@ def _sweep(run: Run) -> None:
         raise MlsteerError(f"{task} has none of the run's languages {config.languages}; choose another sweep_task")
     extra = [lang for lang in config.languages if lang not in langs]
     for learner in config.learners:
-        folder = run.out / "sweep" / learner.name
+        folder = run.out / "sweep" / learner.key
         done = folder / f"sweep_{get_task(task).name}.json"
         layers, alphas = learner.layers or config.layers, learner.alphas or config.alphas
         pairs, options = learner.pairs or run.data.pairs, _learner_options(learner)
+        corpus, application = learner.corpus or run.data.corpus, _application(learner)
         if done.is_file() and {s["lang"] for s in json.loads(done.read_text())["languages"]} >= set(langs):
             run.console.print(f"    {learner.name}: done earlier ({done})")
         else:
-            run_sweep(run.model, task, langs, folder, layers, alphas, learner.name, run.data.corpus, pairs, config.sweep_limit,
-                      run.data_dir, config.seed, test=False, options=options, progress=run.progress, vectors_dir=run.out / "vectors")
+            run_sweep(run.model, task, langs, folder, layers, alphas, learner.name, corpus, pairs, config.sweep_limit,
+                      run.data_dir, config.seed, test_grid=config.sweep_test_grid, test=config.sweep_test_grid,
+                      options=options, progress=run.progress, vectors_dir=run.out / "vectors", label=learner.key,
+                      application=application)
         choices = load_choices(folder, task)
         if extra:
             grids = [torch.tensor(s["validation"]) for s in json.loads(done.read_text())["languages"]]
             layer, alpha = shared_cell(grids, layers, alphas)
-            run.console.print(f"    {learner.name}: {', '.join(extra)} not in {task}; using the shared choice layer {layer}, alpha {alpha:g}")
+            run.console.print(f"    {learner.key}: {', '.join(extra)} not in {task}; using the shared choice "
+                              f"{layer_name(layer)}, alpha {alpha:g}")
             for lang in extra:
                 with distributed.main_first():  # rank 0 learns and saves; the others reuse the file
-                    path = learn_layers(run.model, lang, [layer], learner.name, run.out / "vectors", run.data.corpus,
-                                        run.data_dir, pairs, config.seed, options, progress=run.progress)
+                    path = learn_layers(run.model, lang, layers if layer == ALL_LAYERS else [layer], learner.name,
+                                        run.out / "vectors", corpus, run.data_dir, pairs, config.seed, options,
+                                        progress=run.progress, label=learner.key)
                 choices[lang] = VectorChoice(path, layer, alpha)
-        run.choices[learner.name], run.shared[learner.name] = choices, set(extra)
+        run.choices[learner.key], run.shared[learner.key] = choices, set(extra)
+        run.applications[learner.key] = application
         if distributed.is_main():
-            export_choices(choices, run.out / "chosen" / learner.name)
+            export_choices(choices, run.out / "chosen" / learner.key, application.scale)
         distributed.barrier()
 
 
@@ -209,8 +231,9 @@ def _evaluate(run: Run) -> None:
                 run.console.print(f"    {name}: not parallel, so no oracle English: translate_test left out")
                 continue
             methods += parse_method(spec)
-        for learner in run.choices:
-            methods += parse_method(f"steered:{run.out / 'chosen' / learner}@1")
+        for learner, application in run.applications.items():  # chosen strength baked in: alpha 1, absolute
+            chosen = VectorChoice(run.out / "chosen" / learner, ALL_LAYERS, 1.0)
+            methods += steered_methods(chosen, learner, CONTROLS, Application(positions=application.positions)).values()
         limit = run.data.task_limits.get(name, run.config.limit)
         store = evaluate(run.model, task, langs, methods, run.out / "eval", limit=limit, data_dir=run.data_dir,
                          seed=run.config.seed, max_new_tokens=run.config.max_new_tokens, progress=run.progress)
@@ -221,7 +244,7 @@ def _evaluate(run: Run) -> None:
 
 def _vectors(run: Run, langs: list[str]) -> dict[str, str]:
     """The first learner's chosen vector per language (alpha baked in), for the analyses."""
-    first = run.config.learners[0].name
+    first = run.config.learners[0].key
     folder = run.out / "chosen" / first
     return {lang: str(folder / f"{lang}.safetensors") for lang in langs if (folder / f"{lang}.safetensors").is_file()}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from mlsteer.analysis.paired import Comparison, align, compare, gap_recovered
+from mlsteer.analysis.sweep import layer_name
 from mlsteer.evaluation.store import ResultStore
 from mlsteer.pipeline.sweep import VectorChoice
 
@@ -99,7 +100,7 @@ def summary_markdown(
         lines = [f"**Chosen on {sweep_task} validation** (layer, alpha)", "",
                  "| lang | " + " | ".join(learners) + " |", "|---" * (len(learners) + 1) + "|"]
         for lang in langs:
-            cells = [f"L{c.layer}, {c.alpha:g}" + (" (shared)" if lang in (shared or {}).get(name, ()) else "")
+            cells = [f"{layer_name(c.layer)}, {c.alpha:g}" + (" (shared)" if lang in (shared or {}).get(name, ()) else "")
                      if (c := choices[name].get(lang)) else "–" for name in learners]
             lines.append(f"| {lang} | " + " | ".join(cells) + " |")
         parts.append("\n".join(lines))

@@ -23,7 +23,7 @@ from torch import Tensor
 from mlsteer import distributed
 from mlsteer.activations.collect import check_layers
 from mlsteer.analysis.paired import align
-from mlsteer.analysis.sweep import CONTROLS, LanguageSweep, choose_cell, summarise_sweep
+from mlsteer.analysis.sweep import ALL_LAYERS, CONTROLS, LanguageSweep, choose_cell, layer_name, summarise_sweep
 from mlsteer.evaluation.methods import Basic, Method, Steered
 from mlsteer.evaluation.runner import evaluate
 from mlsteer.evaluation.store import ResultStore
@@ -39,19 +39,32 @@ from mlsteer.steering import load_steering, save_steering
 
 @dataclass(frozen=True)
 class VectorChoice:
-    """Which entry of which vector file to apply, and how strongly."""
+    """Which entry of which vector file to apply (``ALL_LAYERS``: all of them), and how strongly."""
 
     path: Path
     layer: int
     alpha: float
 
 
+@dataclass(frozen=True)
+class Application:
+    """How a learner's vectors are applied: at which positions, alpha absolute or a fraction of
+    the layer's residual norm (``relative``), at one layer or at every learned layer at once."""
+
+    positions: str = "all"
+    scale: str = "absolute"
+    all_layers: bool = False
+
+
 def learn_layers(
     model: SteerableModel, lang: str, layers: Sequence[int], learner: str, folder: Path, corpus: str, data_dir,
     n_pairs: int | None, seed: int, options: Mapping[str, Any] | None = None, goal: str = "en", progress: bool = True,
+    label: str | None = None,
 ) -> Path:
-    """``folder/{lang}_{learner}.safetensors`` with one entry per layer; reused when it holds them all."""
-    name = f"{lang}_{learner}" if goal == "en" else f"{lang}_to_{goal}_{learner}"
+    """``folder/{lang}_{label}.safetensors`` (label: the learner's name unless given) with one
+    entry per layer; reused when it holds them all."""
+    label = label or learner
+    name = f"{lang}_{label}" if goal == "en" else f"{lang}_to_{goal}_{label}"
     path = folder / f"{name}.safetensors"
     if path.is_file() and set(layers) <= {item.layer for item in load_steering(path)}:
         return path
@@ -63,9 +76,13 @@ def learn_layers(
     return save_results(path, results)
 
 
-def steered_methods(choice: VectorChoice, label: str, controls: Sequence[str] = ("vector",)) -> dict[str, Method]:
+def steered_methods(
+    choice: VectorChoice, label: str, controls: Sequence[str] = ("vector",), application: Application = Application(),
+) -> dict[str, Method]:
     """The vector at one (layer, alpha) and any of its controls, by control name."""
-    return {c: Steered(str(choice.path), choice.alpha, "" if c == "vector" else c, layer=choice.layer, label=label) for c in controls}
+    layer = None if choice.layer == ALL_LAYERS else choice.layer
+    return {c: Steered(str(choice.path), choice.alpha, "" if c == "vector" else c, layer=layer, label=label,
+                       positions=application.positions, scale=application.scale) for c in controls}
 
 
 def correctness(store: ResultStore, model: SteerableModel, task: Task, lang: str, methods: Mapping[Any, Method]):
@@ -81,39 +98,44 @@ def run_sweep(
     alphas: Sequence[float] = (1.0,), learner: str = "mse", corpus: str = "tatoeba", n_pairs: int | None = 200,
     limit: int | None = None, data_dir=None, seed: int = 0, test_grid: bool = True, batch_size: int = 8,
     options: Mapping[str, Any] | None = None, progress: bool = True, vectors_dir: str | os.PathLike | None = None,
-    test: bool = True,
+    test: bool = True, *, label: str | None = None, application: Application = Application(),
 ) -> list[LanguageSweep]:
     """Sweep ``layers`` x ``alphas`` for each language; returns (and writes) one result per language.
     Vectors go to ``vectors_dir`` (default ``out/vectors``), where existing ones are reused.
     ``test=False`` stops after the validation choice (``mlsteer run`` scores the test split in its
-    own evaluation step, with the baselines)."""
+    own evaluation step, with the baselines). ``label`` names the learner's files and methods (two
+    configurations of one learner need two labels); ``application.all_layers`` sweeps alpha only,
+    steering at every one of ``layers`` at once."""
     task, layers, out = get_task(task_name), check_layers(model, layers), Path(out)
+    label = label or learner
+    swept = [ALL_LAYERS] if application.all_layers else layers
     vectors_dir = Path(vectors_dir) if vectors_dir is not None else out / "vectors"
     common = dict(limit=limit, data_dir=data_dir, seed=seed, batch_size=batch_size, progress=progress)
     sweeps = []
     for lang in langs:
         task.load(lang, split=task.fewshot_split, data_dir=data_dir, limit=1)  # bad language/files: fail before learning
         with distributed.main_first():  # under torchrun: rank 0 learns and saves, the others reuse the file
-            path = learn_layers(model, lang, layers, learner, vectors_dir, corpus, data_dir, n_pairs, seed, options, progress=progress)
-        label = path.stem
-        grid = {(layer, alpha): steered_methods(VectorChoice(path, layer, alpha), label)["vector"] for layer in layers for alpha in alphas}
+            path = learn_layers(model, lang, layers, learner, vectors_dir, corpus, data_dir, n_pairs, seed, options,
+                                progress=progress, label=label)
+        grid = {(layer, alpha): steered_methods(VectorChoice(path, layer, alpha), path.stem, application=application)["vector"]
+                for layer in swept for alpha in alphas}
         store = evaluate(model, task, [lang], [Basic(), *grid.values()], out / "validation", split=task.fewshot_split, **common)
         validation = correctness(store, model, task, lang, grid)
-        layer, alpha = choose_cell(_grid(validation, layers, alphas), layers, alphas)
+        layer, alpha = choose_cell(_grid(validation, swept, alphas), swept, alphas)
         if test:
-            at_choice = steered_methods(VectorChoice(path, layer, alpha), label, CONTROLS)
+            at_choice = steered_methods(VectorChoice(path, layer, alpha), path.stem, CONTROLS, application)
             test_methods = {**(grid if test_grid else {}), **at_choice}
             store = evaluate(model, task, [lang], [Basic(), *test_methods.values()], out / "test", **common)
             on_test = correctness(store, model, task, lang, test_methods)
         else:
             on_test = {}
         sweeps.append(summarise_sweep(
-            lang, layers, alphas, _grid(validation, layers, alphas), validation["basic"],
+            lang, swept, alphas, _grid(validation, swept, alphas), validation["basic"],
             {c: on_test[c] for c in CONTROLS if c in on_test}, on_test.get("basic"),
-            _grid(on_test, layers, alphas) if test and test_grid else None,
+            _grid(on_test, swept, alphas) if test and test_grid else None,
         ))
         if distributed.is_main():
-            _write(sweeps, out, task.name, model.name, learner, vectors_dir)  # after every language: a killed run keeps the finished ones
+            _write(sweeps, out, task.name, model.name, label, vectors_dir)  # after every language: a killed run keeps the finished ones
         distributed.barrier()
     return sweeps
 
@@ -130,7 +152,7 @@ def sweep_markdown(sweeps: Sequence[LanguageSweep], task: str, model: str, learn
         layer, alpha = s.chosen
         val = s.validation[s.layers.index(layer), s.alphas.index(alpha)]
         test = f"{100 * s.basic_test:.1f}" if s.basic_test is not None else "–"
-        lines.append(f"| {s.lang} | {layer} | {alpha:g} | {100 * float(val):.1f} ({100 * s.basic_validation:.1f}) | "
+        lines.append(f"| {s.lang} | {layer_name(layer)} | {alpha:g} | {100 * float(val):.1f} ({100 * s.basic_validation:.1f}) | "
                      f"{test} | " + " | ".join(str(s.test[c]) if c in s.test else "–" for c in CONTROLS) + " |")
     return "\n".join(lines)
 
@@ -158,13 +180,12 @@ def load_choices(sweep_dir: str | os.PathLike, task: str) -> dict[str, VectorCho
     }
 
 
-def export_choices(choices: Mapping[str, VectorChoice], folder: str | os.PathLike) -> Path:
-    """``folder/{lang}.safetensors``: each language's chosen entry, scaled by its chosen alpha, so
-    the folder is a language-to-vector map that ``steered:FOLDER@1`` applies as chosen."""
+def export_choices(choices: Mapping[str, VectorChoice], folder: str | os.PathLike, scale: str = "absolute") -> Path:
+    """``folder/{lang}.safetensors``: each language's chosen entry (every entry for
+    ``ALL_LAYERS``) at its chosen strength, so the folder is a language-to-vector map that
+    ``steered:FOLDER@1`` applies as chosen (``scale`` is how the sweep's alphas were meant)."""
     folder = Path(folder)
     for lang, choice in choices.items():
-        (item,) = [entry for entry in load_steering(choice.path) if entry.layer == choice.layer]
-        if not hasattr(item, "scaled") and choice.alpha != 1:
-            raise MlsteerError(f"{choice.path} holds a map, which alpha does not scale linearly; export it with alpha 1")
-        save_steering(folder / f"{lang}.safetensors", [item.scaled(choice.alpha) if choice.alpha != 1 else item])
+        entries = [entry for entry in load_steering(choice.path) if choice.layer in (ALL_LAYERS, entry.layer)]
+        save_steering(folder / f"{lang}.safetensors", [entry.at_strength(choice.alpha, scale == "relative") for entry in entries])
     return folder

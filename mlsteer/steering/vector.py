@@ -153,6 +153,13 @@ class SteeringVector(_AtOneLayer):
         """``resid + alpha·v`` at the positions in ``mask`` ``[batch, pos]``."""
         return self.prepare(alpha, relative, resid.device)(resid, mask.to(resid.device))
 
+    def at_strength(self, alpha: float, relative: bool = False) -> SteeringVector:
+        """The vector that adds, at alpha 1, what this one adds at ``alpha`` (bakes a chosen
+        strength into a file; ``relative`` as in :meth:`delta`)."""
+        if alpha == 1 and not relative:
+            return self
+        return replace(self, vector=self.delta(alpha, relative), info={**self.info, "strength": alpha, "relative": relative})
+
     def scaled(self, factor: float) -> SteeringVector:
         """``factor`` times the vector (bakes a chosen alpha into a file)."""
         return self if factor == 1 else replace(self, vector=self.vector * factor, info={**self.info, "scaled_by": factor})
@@ -218,6 +225,17 @@ class SteeringMap(_AtOneLayer):
     def apply(self, resid: Tensor, mask: Tensor, alpha: float, relative: bool = False) -> Tensor:
         """``resid + alpha·(resid W + b - resid)`` at the positions in ``mask``."""
         return self.prepare(alpha, relative, resid.device)(resid, mask.to(resid.device))
+
+    def at_strength(self, alpha: float, relative: bool = False) -> SteeringMap:
+        """The map that does at alpha 1 what this one does at ``alpha``: ``h + alpha·(hW + b - h)``
+        is itself affine, ``h (I + alpha (W - I)) + alpha b``."""
+        if relative:
+            raise InvalidVectorError("a steering map has no relative scale; use scale='absolute'")
+        if alpha == 1:
+            return self
+        eye = torch.eye(self.d_model)
+        return replace(self, matrix=eye + alpha * (self.matrix - eye), bias=alpha * self.bias,
+                       info={**self.info, "strength": alpha})
 
     def negated(self) -> SteeringMap:
         """The map that moves every residual the other way, ``h - (hW + b - h)`` (a control)."""
