@@ -26,11 +26,16 @@ test: install  ## unit tests (tiny models), integration tests (embedded Gemma) a
 test-fast: install  ## unit tests only
 	$(BIN)/python -m pytest -q -m "not integration"
 
-bench: install  ## speed benchmarks (~45 min on 2 cores, most of it bench_scoring's M3Exam); results go to BENCHMARKS.md
+bench: install  ## speed benchmarks (~50 min on 2 cores, most of it bench_scoring's M3Exam); results go to BENCHMARKS.md
 	cd bench && ../$(BIN)/python bench_foundation.py
 	cd bench && ../$(BIN)/python bench_bipo.py
 	cd bench && ../$(BIN)/python bench_scoring.py
 	cd bench && ../$(BIN)/python token_langid.py
+	# the peers, pinned around what is installed: torch, transformers, transformer-lens, accelerate stay as they are
+	$(BIN)/python -m pip freeze | grep -iE '^(torch|transformers|transformer-lens|accelerate)==' > $(VENV)/bench-constraints.txt
+	$(BIN)/python -m pip install -q -c $(VENV)/bench-constraints.txt -e ".[bench]"
+	$(BIN)/python -m pip install -q --no-deps steering-vectors==0.12.2
+	cd bench && ../$(BIN)/python bench_peers.py
 
 DOCS_STAMP := $(VENV)/.docs-installed
 $(DOCS_STAMP): $(STAMP) pyproject.toml
