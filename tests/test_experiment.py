@@ -189,3 +189,22 @@ def test_run_sweeps_maps_all_layers_relative_scale_prompt_positions_and_two_bipo
     paper, scaled = (load_steering(out / f"vectors/sw_{label}.safetensors")[0] for label in ("bipo-paper", "bipo-rms"))
     assert paper.norm != pytest.approx(scaled.norm, rel=1e-3)
     assert "all layers" in (out / "summary.md").read_text()
+
+
+def test_a_learner_for_fewer_languages_is_evaluated_on_those_only(tiny_gemma, data_dir, tmp_path):  # noqa: F811
+    raw = {
+        "name": "some", "out": str(tmp_path / "run"), "model": "tiny-gemma3", "languages": ["sw", "id"],
+        "layers": [1], "alphas": [1.0], "sweep_limit": 4, "limit": 4, "methods": ["basic"],
+        # task-like pairs (MSVAMP) exist for sw only: that learner covers sw alone
+        "learners": [{"name": "meandiff"}, {"name": "mse", "label": "mse-sw", "corpus": "msvamp", "languages": ["sw"]}],
+        "data": {"corpus": "tatoeba", "pairs": 12, "sweep_task": "xcopa", "tasks": ["xcopa"]},
+    }
+    config = parse_config(raw)
+    result = run_experiment(config, data_dir, progress=False, exports=False)
+    rows = ResultStore(config.out / "eval").rows()
+    assert {r.lang for r in rows if r.method.startswith("steered:mse-sw")} == {"sw"}
+    assert {r.lang for r in rows if r.method.startswith("steered:meandiff")} == {"sw", "id"}
+    assert len(rows) == 4 * (2 * (1 + 3) + 3)
+    assert "| mse-sw@1 |" in result.summary
+    with pytest.raises(MlsteerError, match="names 'es', which is not in the run's languages"):
+        parse_config({**raw, "learners": [{"name": "mse", "languages": ["es"]}]})

@@ -38,6 +38,7 @@ class LearnerConfig:
     alphas: list[float] | None = None  # None: the sweep's alphas
     pairs: int | None = None  # None: the corpus's pairs
     corpus: str | None = None  # None: the data table's corpus (e.g. msvamp: task-like question pairs)
+    languages: list[str] | None = None  # None: the run's; fewer when the learner's corpus lacks some
     positions: str = "all"  # all | prompt (steer the prompt only, not generated tokens)
     scale: str = "absolute"  # absolute | relative (alphas as fractions of the layer's residual norm)
     all_layers: bool = False  # steer at every one of `layers` at once (INCLINE); the sweep then tries alphas only
@@ -221,3 +222,7 @@ def _check(config: ExperimentConfig, where: str) -> None:
     for learner in config.learners:
         if learner.corpus is not None:
             check_corpus(learner.corpus)
+        for code in learner.languages or []:
+            get_language(code)
+            if code not in config.languages:
+                raise MlsteerError(f"{where}: learner {learner.key!r} names {code!r}, which is not in the run's languages")

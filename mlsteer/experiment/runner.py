@@ -178,11 +178,12 @@ def _sweep(run: Run) -> None:
     split. Languages the sweep task lacks get the choice with the best mean validation accuracy
     over the swept languages (still validation data only), learned at that layer."""
     config, task = run.config, run.data.sweep_task  # a name or a task file
-    langs = _langs_for(task, config.languages, run)
-    if not langs:
-        raise MlsteerError(f"{task} has none of the run's languages {config.languages}; choose another sweep_task")
-    extra = [lang for lang in config.languages if lang not in langs]
     for learner in config.learners:
+        wanted = learner.languages or config.languages
+        langs = _langs_for(task, wanted, run)
+        if not langs:
+            raise MlsteerError(f"{task} has none of the languages {wanted}; choose another sweep_task")
+        extra = [lang for lang in wanted if lang not in langs]
         folder = run.out / "sweep" / learner.key
         done = folder / f"sweep_{get_task(task).name}.json"
         layers, alphas = learner.layers or config.layers, learner.alphas or config.alphas
@@ -215,29 +216,37 @@ def _sweep(run: Run) -> None:
 
 
 def _evaluate(run: Run) -> None:
-    swept = set.intersection(*(set(per_lang) for per_lang in run.choices.values()))  # every run language, normally
+    """Each task's languages under the baselines and every learner that has a vector for them
+    (a learner may cover fewer languages: its corpus lacks some); languages no learner covers
+    are left out (the sweep task lacks them)."""
     for name in run.data.tasks:
         task = get_task(name)
         langs = _langs_for(name, run.data.task_languages.get(name, run.config.languages), run)
-        missing = [lang for lang in langs if lang not in swept]
+        covering = {lang: tuple(k for k, per_lang in run.choices.items() if lang in per_lang) for lang in langs}
+        missing = [lang for lang in langs if not covering[lang]]
         if missing:
             run.console.print(f"    {name}: no chosen vector for {', '.join(missing)} (the sweep task lacks them): left out")
-        langs = [lang for lang in langs if lang in swept]
+        langs = [lang for lang in langs if covering[lang]]
         if not langs:
             continue
-        methods = []
+        baselines = []
         for spec in run.config.methods:
             if spec.startswith("translate_test") and not task.parallel and spec in ("translate_test", "translate_test:oracle"):
                 run.console.print(f"    {name}: not parallel, so no oracle English: translate_test left out")
                 continue
-            methods += parse_method(spec)
+            baselines += parse_method(spec)
+        steered = {}
         for learner, application in run.applications.items():  # chosen strength baked in: alpha 1, absolute
             chosen = VectorChoice(run.out / "chosen" / learner, ALL_LAYERS, 1.0)
-            methods += steered_methods(chosen, learner, CONTROLS, Application(positions=application.positions)).values()
+            steered[learner] = list(steered_methods(chosen, learner, CONTROLS, Application(positions=application.positions)).values())
         limit = run.data.task_limits.get(name, run.config.limit)
-        store = evaluate(run.model, task, langs, methods, run.out / "eval", limit=limit, data_dir=run.data_dir,
-                         seed=run.config.seed, max_new_tokens=run.config.max_new_tokens, progress=run.progress)
-        run.plan[task.name], run.methods[task.name] = langs, [m.name for m in methods]
+        for learners in dict.fromkeys(covering[lang] for lang in langs):  # languages with the same learners: one call
+            group = [lang for lang in langs if covering[lang] == learners]
+            store = evaluate(run.model, task, group, baselines + [m for k in learners for m in steered[k]], run.out / "eval",
+                             limit=limit, data_dir=run.data_dir, seed=run.config.seed,
+                             max_new_tokens=run.config.max_new_tokens, progress=run.progress)
+        run.plan[task.name] = langs
+        run.methods[task.name] = [m.name for m in baselines] + [m.name for k in run.applications for m in steered[k]]
         if distributed.is_main():
             export_tables(build_tables(store), run.out / "eval")
 
