@@ -1,6 +1,6 @@
 """Wall time of whole runs before and after a change (issue 11): `make demo` and the evaluation
-stage of `make results`, the old code (a git worktree at ``--old``) and this tree, one after
-the other on the same machine, each in a fresh run folder, and the two runs' predictions compared.
+stage of `make results`, the old code (a git worktree at ``--old``) and this commit (another
+worktree, so edits made while it runs stay out), one after the other on the same machine, each in a fresh run folder, and the two runs' predictions compared.
 
 - ``demo``: ``mlsteer run demo`` (sweep, learners, evaluation, analyses, report), with the
   run's own per-stage seconds.
@@ -81,11 +81,11 @@ def main() -> int:
     parser.add_argument("--only", choices=("demo", "results-eval"), default=None)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "bench_runs.json"))
     args = parser.parse_args()
-    trees = {"before": worktree(args.old), "after": ROOT}
+    new = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    trees = {"before": worktree(args.old), "after": worktree(new)}  # a checkout: edits made meanwhile stay out
     scratch = Path(tempfile.mkdtemp(prefix="bench_runs-"))
     results: dict = {"cpu": cpu_model(), "threads": torch.get_num_threads(), "torch": torch.__version__,
-                     "old": args.old, "new": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                                                            capture_output=True, text=True).stdout.strip(),
+                     "old": args.old, "new": new,
                      "date": dt.datetime.now(dt.UTC).isoformat(timespec="minutes"), "rows": []}
     workloads: list[tuple[str, list[list[str]], str]] = []
     if args.only in (None, "demo"):
