@@ -47,7 +47,7 @@ def cache_activations(
     batches = range(0, len(texts), batch_size)
     for start in tqdm(batches, desc="activations", disable=not progress, leave=False):
         rows = order[start : start + batch_size]
-        batch = encode_batch(model, [texts[i] for i in rows])
+        batch = encode_batch(model, [texts[i] for i in rows], indices=rows)
         mask = batch.pool_mask(include_bos)
         pooled: dict[int, Tensor] = {}
         hooks = [(model.hook_name(layer), _pooling_hook(pooled, layer, mask, pooling)) for layer in layers]

@@ -42,7 +42,7 @@ def _last_position_probs(
     """
     norm = model.bridge.original_model.get_decoder().norm
     for start in tqdm(range(0, len(texts), batch_size), desc=desc, disable=not progress, leave=False):
-        batch = encode_batch(model, texts[start : start + batch_size])
+        batch = encode_batch(model, texts[start : start + batch_size], indices=range(start, len(texts)))
         last = batch.lengths - 1
         captured: dict[int, Tensor] = {}
 

@@ -9,7 +9,7 @@ import torch
 from jaxtyping import Bool, Int
 from torch import Tensor
 
-from mlsteer.errors import EmptyInputError
+from mlsteer.errors import EmptyInputError, MlsteerError
 from mlsteer.models.wrapper import SteerableModel
 
 
@@ -54,12 +54,39 @@ class TokenBatch:
         return mask
 
 
-def encode_batch(model: SteerableModel, texts: Sequence[str]) -> TokenBatch:
-    """Tokenise ``texts`` (BOS prepended as the model's tokenizer does) into one padded batch."""
+class TextTooLongError(MlsteerError):
+    """A text with more tokens than the model has positions."""
+
+
+def max_tokens(model: SteerableModel) -> int:
+    """The most tokens one text may have: the model's position limit. Past it the positions were
+    never trained (results are meaningless), and the cost grows with the square of the length: a
+    200k-word line would ask for hundreds of GB of attention scores instead of failing."""
+    config = model.bridge.original_model.config
+    limit = getattr(config, "max_position_embeddings", None) or getattr(model.tokenizer, "model_max_length", None)
+    return int(limit) if limit and limit < 10**9 else 8192  # tokenizers without a limit say ~1e30
+
+
+def check_lengths(model: SteerableModel, lengths: Sequence[int], indices: Sequence[int] | None = None,
+                  what: str = "text") -> None:
+    """Raise naming the first text (``indices[i]``, default ``i``) longer than :func:`max_tokens`."""
+    cap = max_tokens(model)
+    for position, length in enumerate(lengths):
+        if length > cap:
+            index = indices[position] if indices is not None else position
+            raise TextTooLongError(f"{what} {index} has {length} tokens, more than {model.name}'s limit of {cap}; "
+                                   "split it into shorter texts (e.g. sentences) or drop it")
+
+
+def encode_batch(model: SteerableModel, texts: Sequence[str], indices: Sequence[int] | None = None) -> TokenBatch:
+    """Tokenise ``texts`` (BOS prepended as the model's tokenizer does) into one padded batch;
+    a text over :func:`max_tokens` raises before any forward pass, naming it (``indices``: the texts'
+    places in the caller's list, for the message)."""
     texts = check_texts(texts)
     encoded = model.tokenizer(
         texts, return_tensors="pt", padding=True, padding_side="right", add_special_tokens=True
     )
+    check_lengths(model, encoded["attention_mask"].sum(dim=1).tolist(), indices)  # ids are cheap; forwards are not
     input_ids = encoded["input_ids"].to(model.device)
     bos_id = model.tokenizer.bos_token_id
     starts_with_bos = (

@@ -22,8 +22,9 @@ from typing import Any
 
 from mlsteer.data.corpora import CORPORA, check_corpus
 from mlsteer.errors import MlsteerError
+from mlsteer.experiment.validate import check_at_least, check_learner_options, check_table
 from mlsteer.languages import get_language
-from mlsteer.learners import METHODS
+from mlsteer.learners import ACTIVATION_LEARNERS, METHODS, learn_bipo
 
 
 @dataclass(frozen=True)
@@ -132,11 +133,18 @@ def parse_config(
     """A checked config from its TOML table; ``base`` is the folder relative corpus and task file
     paths are resolved against (the config file's; None: the current folder)."""
     raw = dict(raw)
-    top = _fields(ExperimentConfig) - {"learners", "data", "with_data"}
-    _check_keys(raw, top | {"learners", "data", "with_data"}, where)
+    tables = {"learners", "data", "with_data"}
+    top = _fields(ExperimentConfig) - tables
+    _check_keys(raw, top | tables, where)
     for key in ("name", "out", "languages"):
         if key not in raw and not (key == "out" and out is not None):
             raise MlsteerError(f"{where}: missing required key {key!r}")
+    check_table(raw, ExperimentConfig, where, skip=frozenset(tables))  # types, before any model loads
+    for key in ("data", "with_data"):
+        if not isinstance(raw.get(key, {}), dict):
+            raise MlsteerError(f"{where}: {key} must be a table ([{key}] on its own line, then its keys)")
+    if not isinstance(raw.get("learners", []), list) or not all(isinstance(entry, dict) for entry in raw.get("learners", [])):
+        raise MlsteerError(f'{where}: learners must be an array of tables: [[learners]] then name = "mse" (one block per learner)')
     learners = [_learner(entry, f"{where} [[learners]] #{i + 1}", base) for i, entry in enumerate(raw.pop("learners", [{"name": "mse"}]))]
     data = _data(raw.pop("data", {}), f"{where} [data]", base)
     with_data = _data(raw.pop("with_data"), f"{where} [with_data]", base) if "with_data" in raw else None
@@ -166,6 +174,10 @@ def _learner(entry: dict, where: str, base: str | os.PathLike | None = None) -> 
     options = {k: entry.pop(k) for k in list(entry) if k not in known}
     if entry["name"] not in METHODS:
         raise MlsteerError(f"{where}: unknown learner {entry['name']!r}; use one of: {', '.join(METHODS)}")
+    check_table(entry, LearnerConfig, where)
+    check_learner_options(entry["name"], learn_bipo if entry["name"] == "bipo" else ACTIVATION_LEARNERS[entry["name"]], options, where)
+    check_at_least(where, 1, pairs=entry.get("pairs"))
+    check_at_least(where, 0, layers=entry.get("layers"))
     learner = LearnerConfig(options=options, **entry)
     if learner.corpus is not None and learner.corpus not in CORPORA:
         learner = dataclasses.replace(learner, corpus=resolve_corpus(learner.corpus, base))
@@ -188,6 +200,8 @@ def _data(entry: dict, where: str, base: str | os.PathLike | None = None) -> Dat
     from mlsteer.evaluation.tasks.custom import resolve_task
 
     _check_keys(entry, _fields(DataConfig), where)
+    check_table(entry, DataConfig, where)
+    check_at_least(where, 1, pairs=entry.get("pairs"), task_limits=list(entry.get("task_limits", {}).values()))
     data = DataConfig(**entry)
     task = partial(resolve_task, base=base)
     return dataclasses.replace(
@@ -210,6 +224,9 @@ def _check(config: ExperimentConfig, where: str) -> None:
         raise MlsteerError(f"{where}: unknown device {config.device!r}; use one of: {', '.join(DEVICES)}")
     if not config.languages:
         raise MlsteerError(f"{where}: languages is empty; name at least one language to steer")
+    check_at_least(where, 1, limit=config.limit, sweep_limit=config.sweep_limit, max_new_tokens=config.max_new_tokens,
+                   analysis_texts=config.analysis_texts)
+    check_at_least(where, 0, layers=config.layers, pca_layer=config.pca_layer)
     for data in filter(None, (config.data, config.with_data)):
         check_corpus(data.corpus)
         for name in [data.sweep_task, *data.tasks, *data.task_languages]:

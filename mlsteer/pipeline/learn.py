@@ -21,6 +21,7 @@ from mlsteer.data.pairs import ParallelPairs
 from mlsteer.data.preferences import PreferenceTriple, triples_from_answers, triples_from_parallel
 from mlsteer.errors import MlsteerError
 from mlsteer.hashing import hash_texts
+from mlsteer.io import check_writable, write_text_atomic
 from mlsteer.learners import METHODS, BipoConfig, LearnResult, get_learner, learn_bipo
 from mlsteer.models.upper import UpperStack
 from mlsteer.models.wrapper import SteerableModel
@@ -56,15 +57,19 @@ def learn_from_corpus(
     options: dict[str, Any] | None = None,
     progress: bool = True,
     goal: str = "en",
+    output: str | os.PathLike | None = None,
 ) -> list[LearnResult]:
     """Learn a ``method`` vector (or map) for ``lang`` at each of ``layers``.
 
     ``options`` go to the learner (e.g. ``solver``/``config`` for mse, ``ridge`` for lstsq,
     ``config`` (a :class:`BipoConfig`) for bipo). ``goal`` other than ``en`` learns a vector
-    toward a pivot language (Table 3) from pairs joined on their English side.
+    toward a pivot language (Table 3) from pairs joined on their English side. ``output``, the
+    file the caller will save to, is checked writable first, so a bad path fails before training.
     """
     if method not in METHODS:
         raise MlsteerError(f"unknown learner {method!r}; use one of: {', '.join(METHODS)}")
+    if output is not None:
+        check_writable(output)
     layers = check_layers(model, layers)
     if method == "bipo" and len(layers) > 1:
         raise MlsteerError("bipo trains one layer per run; pass one --layer (all-layer mode is for closed-form learners)")
@@ -113,8 +118,9 @@ def _bipo_triples(corpus: str, lang: str, train: ParallelPairs, data_dir, n_pair
 
 
 def save_results(path: str | os.PathLike, results: list[LearnResult]) -> Path:
-    """The vector file (one entry per layer) plus ``<name>.diagnostics.json`` beside it."""
+    """The vector file (one entry per layer) plus ``<name>.diagnostics.json`` beside it, each
+    written whole or not at all."""
     path = save_steering(path, [r.steering for r in results])
     diagnostics = [{"layer": r.steering.layer, **asdict(r.diagnostics)} for r in results]
-    Path(str(path) + ".diagnostics.json").write_text(json.dumps(diagnostics, indent=1, default=str))
+    write_text_atomic(Path(str(path) + ".diagnostics.json"), json.dumps(diagnostics, indent=1, default=str))
     return path

@@ -30,6 +30,7 @@ from mlsteer.evaluation.store import ResultStore
 from mlsteer.evaluation.tasks import get_task
 from mlsteer.evaluation.tasks.base import Task
 from mlsteer.errors import MlsteerError
+from mlsteer.io import check_writable, write_text_atomic
 from mlsteer.models.wrapper import SteerableModel
 from mlsteer.pipeline.learn import learn_from_corpus, save_results
 from mlsteer.plots.io import save_figure
@@ -110,6 +111,8 @@ def run_sweep(
     label = label or learner
     swept = [ALL_LAYERS] if application.all_layers else layers
     vectors_dir = Path(vectors_dir) if vectors_dir is not None else out / "vectors"
+    for folder in (out, vectors_dir):  # a bad output fails now, not after the first language's training
+        check_writable(folder, folder=True)
     common = dict(limit=limit, data_dir=data_dir, seed=seed, batch_size=batch_size, progress=progress)
     sweeps = []
     for lang in langs:
@@ -160,9 +163,9 @@ def sweep_markdown(sweeps: Sequence[LanguageSweep], task: str, model: str, learn
 def _write(sweeps: Sequence[LanguageSweep], out: Path, task: str, model: str, learner: str, vectors_dir: Path) -> None:
     name = f"sweep_{task}"
     vectors = os.path.relpath(vectors_dir, out)
-    (out / f"{name}.json").write_text(json.dumps({"task": task, "model": model, "learner": learner, "vectors": vectors,
-                                                  "languages": [s.to_dict() for s in sweeps]}, indent=1))
-    (out / f"{name}.md").write_text(sweep_markdown(sweeps, task, model, learner) + "\n", encoding="utf-8")
+    write_text_atomic(out / f"{name}.json", json.dumps({"task": task, "model": model, "learner": learner, "vectors": vectors,
+                                                        "languages": [s.to_dict() for s in sweeps]}, indent=1))
+    write_text_atomic(out / f"{name}.md", sweep_markdown(sweeps, task, model, learner) + "\n")
     save_figure(sweep_figure(sweeps, f"Layer sensitivity on {task} ({learner} vectors; star: chosen on validation)"), out, name)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 
 from mlsteer.errors import MlsteerError
+from mlsteer.io import check_writable, write_text_atomic
 from mlsteer.plots.io import load_figures
 from mlsteer.report.exports import EXPORTS
 
@@ -66,7 +67,7 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise MlsteerError(f"{run_dir} is not a folder; pass a run folder written by {PRODUCERS} (--out)")
-    out_path = Path(out) if out is not None else run_dir / REPORT
+    out_path = check_writable(Path(out) if out is not None else run_dir / REPORT)  # before the slow exports
     summary = run_dir / SUMMARY
     summary_text = summary.read_text(encoding="utf-8") if summary.is_file() else None
     figures = load_figures(run_dir)
@@ -85,8 +86,7 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
         paths.exports, paths.skipped = export_figures(figures, run_dir / EXPORTS)
 
     page = render_page(run_dir, out_path, summary_text, tables, figures, paths.exports, notes)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(page, encoding="utf-8")
+    write_text_atomic(out_path, page)  # a killed build leaves the previous report, never half of one
     return paths
 
 

@@ -11,7 +11,7 @@ from jaxtyping import Int
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from mlsteer.activations.tokenize import check_texts
+from mlsteer.activations.tokenize import check_lengths, check_texts, max_tokens
 from mlsteer.errors import MlsteerError
 from mlsteer.models.wrapper import DecodingPositions, SteerableModel
 from mlsteer.steering.hooks import decoding_at
@@ -43,10 +43,11 @@ def generate(
     a stopped row leaves the batch (its cache rows are dropped), so the rest run at full speed.
     """
     prompts = check_texts(prompts, "prompts")
-    if max_new_tokens < 0:
-        raise MlsteerError(f"max_new_tokens must be 0 or more, got {max_new_tokens}")
+    if not 0 <= max_new_tokens <= max_tokens(model):  # the output buffer is allocated up front
+        raise MlsteerError(f"max_new_tokens must be from 0 to {max_tokens(model)} ({model.name}'s limit), got {max_new_tokens}")
     tokenizer = model.tokenizer
     encoded = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left")
+    check_lengths(model, encoded["attention_mask"].sum(dim=1).tolist(), what="prompt")
     ids = encoded["input_ids"].to(model.device)
     mask = encoded["attention_mask"].to(model.device)
     # Left padding shifts each row; positions count real tokens only, as HF generate does.

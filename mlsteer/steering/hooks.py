@@ -14,7 +14,7 @@ import torch
 from jaxtyping import Bool
 from torch import Tensor
 
-from mlsteer.errors import MlsteerError, check_choice
+from mlsteer.errors import EmptyInputError, MlsteerError, check_choice
 from mlsteer.models.wrapper import DecodingPositions, SteerableModel
 from mlsteer.steering.vector import Applier, Steering
 
@@ -78,14 +78,17 @@ def steer(
     check_choice("positions", positions, POSITIONS)
     check_choice("scale", scale, SCALES)
     items = [steering] if not isinstance(steering, Sequence) else list(steering)
+    if not items:  # steering nothing while results say "steered" would be a silent wrong result
+        raise EmptyInputError("nothing to steer with: the list of vectors/maps is empty; pass at least one")
     layers = [item.layer for item in items]
     if len(set(layers)) != len(layers):
         raise MlsteerError(f"two steering entries share a layer ({layers}); give one per layer")
     hooks = []
     for item in items:
         item.check_compatible(model, allow_other_model=allow_other_model)
-        # validates alpha and scale; the delta lives on its own layer's device (device_map splits)
-        apply = item.prepare(alpha, scale == "relative", model.layer_device(item.layer))
+        # validates alpha (finite, no overflow in the model's dtype) and scale; the delta lives
+        # on its own layer's device (device_map splits)
+        apply = item.prepare(alpha, scale == "relative", model.layer_device(item.layer), model.dtype)
         hooks.append((item.hook_name, _steering_hook(model, apply, positions, include_bos, model.adds_bos)))
     with model.bridge.hooks(fwd_hooks=hooks):
         yield model

@@ -3,22 +3,26 @@ apply it safely (which model, which layer, how it was learned).
 
 A vector is added (``h + alpha·v``, the paper's eq. 6); a map is the least-squares alignment of
 INCLINE (``h + alpha·(hW + b - h)``). Files are ``.safetensors`` with a JSON header; see
-:mod:`mlsteer.steering.files`.
+:mod:`mlsteer.steering.fileformat` (one entry) and :mod:`mlsteer.steering.files` (several).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import MISSING, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, ClassVar, get_type_hints
 
 import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from mlsteer.errors import IncompatibleVectorError, InvalidVectorError
+from mlsteer.errors import IncompatibleVectorError, InvalidVectorError, MlsteerError
+from mlsteer.io import corrupt
 from mlsteer.models.wrapper import SteerableModel
+from mlsteer.steering.fileformat import TENSORS, Entry, read_entries, write_entries
 
 
 # (resid [batch, pos, d_model], mask [batch, pos]) -> steered resid
@@ -33,6 +37,43 @@ def check_finite(tensor: Tensor, what: str) -> None:
             f"{what} has {bad} NaN/inf entries; re-learn it (check the training activations "
             "and learning rate for NaN/inf)"
         )
+
+
+# Why warn past 100x: every block reads the residual through an RMSNorm, i.e. reads the direction
+# of h + alpha·v. A shift 100 times the layer's mean residual norm leaves the text's own residual
+# under 1% of that direction, so later layers see (almost) only the vector, and what comes out
+# (empty text, one answer for every item) says nothing about steering the text. The paper's
+# settings stay far below it (absolute alphas <= 2 on vectors shorter than the residual; relative
+# alphas <= 0.2). Refused outright: a shift whose squares overflow float32 (past ~1.8e19), where
+# the norm layers compute inf and every later number is 0 or NaN.
+STRONG_SHIFT = 100.0
+_MAX_SHIFT = math.sqrt(torch.finfo(torch.float32).max)
+
+
+class StrongSteeringWarning(UserWarning):
+    """A steering shift that dwarfs the residual stream it is added to."""
+
+
+def check_alpha(alpha: Any) -> float:
+    """``alpha`` as a float; raise unless it is a finite real number."""
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not math.isfinite(alpha):
+        raise InvalidVectorError(f"alpha is {alpha!r}; use a finite number")
+    return float(alpha)
+
+
+def check_shift(norm: float, resid_norm: float, alpha: float, what: str) -> None:
+    """Refuse a shift of norm ``norm`` that overflows float32; warn past ``STRONG_SHIFT`` times
+    the layer's mean residual norm ``resid_norm`` (NaN: unknown, no warning)."""
+    if not norm <= _MAX_SHIFT:  # also NaN and inf
+        raise InvalidVectorError(
+            f"alpha {alpha:g} shifts the residual by {norm:.3g} with {what}, which overflows float32 in the "
+            "model's norm layers (every later number would be inf or NaN); use a much smaller alpha"
+        )
+    if math.isfinite(resid_norm) and resid_norm > 0 and norm > STRONG_SHIFT * resid_norm:
+        warnings.warn(StrongSteeringWarning(
+            f"alpha {alpha:g} shifts the residual by {norm:.3g} with {what}, {norm / resid_norm:.0f}x the layer's mean "
+            f"residual norm {resid_norm:.3g}: later layers see almost only the vector, so outputs say little about "
+            f"steering; alphas of a few times the norm or less are typical (scale='relative': alpha <= 1)"), stacklevel=3)
 
 
 def check_compatible(
@@ -60,6 +101,7 @@ def check_compatible(
 class _AtOneLayer:
     """What vectors and maps share: their hook, the compatibility check, one-entry files."""
 
+    KIND: ClassVar[str]  # its kind in files (fileformat.TENSORS names its tensors)
     layer: int
     model_fingerprint: str
     d_model: int
@@ -72,18 +114,53 @@ class _AtOneLayer:
         """Raise if this cannot be applied to ``model`` (see :func:`check_compatible`)."""
         check_compatible(self.d_model, self.model_fingerprint, self.layer, model, allow_other_model)
 
-    def save(self, path) -> Any:
-        """Write this entry alone to ``path`` (.safetensors)."""
-        from mlsteer.steering.files import save_steering
+    def entry(self) -> Entry:
+        """This as a file entry (its tensors by name, its other fields, its hook for readers)."""
+        names = TENSORS[self.KIND]
+        plain = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in names}  # type: ignore[arg-type]
+        return Entry(self.KIND, {**plain, "hook_name": self.hook_name}, {name: getattr(self, name) for name in names})
 
-        return save_steering(path, [self])
+    @classmethod
+    def from_entry(cls, entry: Entry, path: str | Path, index: int = 0) -> Any:
+        """The object an entry of ``path`` describes; keys missing, unknown or of the wrong type,
+        or tensors it cannot hold, make the file corrupt."""
+        hints = get_type_hints(cls)
+        known = {f.name: f for f in fields(cls) if f.name not in TENSORS[cls.KIND]}  # type: ignore[arg-type]
+        given = {k: v for k, v in entry.fields.items() if k != "hook_name"}
+        extra = sorted(set(given) - set(known))
+        missing = sorted(name for name, f in known.items() if name not in given and f.default is MISSING and f.default_factory is MISSING)
+        wrong = sorted(k for k, v in given.items() if k in known and not _is_a(v, hints[k]))
+        problems = [f"unknown key(s) {', '.join(extra)}" if extra else "", f"missing key(s) {', '.join(missing)}" if missing else "",
+                    f"key(s) of the wrong type: {', '.join(f'{k}={given[k]!r}' for k in wrong)}" if wrong else ""]
+        if any(problems):
+            raise corrupt(path, f"entry {index}: " + "; ".join(filter(None, problems)))
+        try:
+            return cls(**entry.tensors, **given)
+        except InvalidVectorError as error:
+            raise corrupt(path, f"entry {index}: {error}") from None
+
+    def save(self, path) -> Path:
+        """Write this entry alone to ``path`` (.safetensors)."""
+        return write_entries(path, [self.entry()])
 
     @classmethod
     def load(cls, path) -> Any:
         """Read a one-entry file written by :meth:`save`, checked to hold this class."""
-        from mlsteer.steering.files import load_one
+        entries = read_entries(path)
+        if len(entries) != 1 or entries[0].kind != cls.KIND:
+            kinds = ", ".join(f"{e.kind}@layer{e.fields.get('layer')}" for e in entries)
+            raise MlsteerError(f"{path} holds {len(entries)} entries ({kinds}), not one {cls.__name__}; "
+                               "use mlsteer.steering.load_steering for multi-layer files")
+        return cls.from_entry(entries[0], path)
 
-        return load_one(path, cls)
+
+def _is_a(value: Any, hint: Any) -> bool:
+    """Whether a header value fits a field's type (JSON: ints may stand for floats, never bools)."""
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, getattr(hint, "__origin__", hint))
 
 
 @dataclass(frozen=True)
@@ -108,6 +185,7 @@ class SteeringVector(_AtOneLayer):
     resid_norm: float = float("nan")
     train_hash: str = ""
     info: dict[str, Any] = field(default_factory=dict)
+    KIND: ClassVar[str] = "vector"
 
     def __post_init__(self) -> None:
         vector = self.vector
@@ -127,22 +205,27 @@ class SteeringVector(_AtOneLayer):
 
     def delta(self, alpha: float, relative: bool = False) -> Float[Tensor, " d_model"]:
         """What gets added: ``alpha·v``, or with ``relative`` ``alpha·resid_norm·v/|v|`` (alpha as
-        a fraction of the layer's mean residual norm)."""
-        if not math.isfinite(alpha):
-            raise InvalidVectorError(f"alpha is {alpha}; use a finite number")
-        if not relative:
-            return alpha * self.vector
-        if not math.isfinite(self.resid_norm) or self.norm == 0:
+        a fraction of the layer's mean residual norm). Refused when it overflows; warned when
+        it dwarfs the residual (see :func:`check_shift`)."""
+        alpha = check_alpha(alpha)
+        if relative and (not math.isfinite(self.resid_norm) or self.norm == 0):
             raise InvalidVectorError(
                 "relative alpha needs the vector's resid_norm and a non-zero vector; this vector "
                 f"has resid_norm={self.resid_norm}, norm={self.norm}: use scale='absolute'"
             )
-        return alpha * self.resid_norm * self.vector / self.norm
+        delta = alpha * self.resid_norm * self.vector / self.norm if relative else alpha * self.vector
+        check_shift(float(delta.double().norm()), self.resid_norm, alpha, f"{self.method} at layer {self.layer}")
+        return delta
 
-    def prepare(self, alpha: float, relative: bool = False, device: str | torch.device = "cpu") -> Applier:
+    def prepare(
+        self, alpha: float, relative: bool = False, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
+    ) -> Applier:
         """Validate ``alpha`` and return ``(resid, mask) -> resid + alpha·v`` at masked positions,
-        with ``alpha·v`` computed once and already on ``device`` (no copy per forward pass)."""
+        with ``alpha·v`` computed once and already on ``device`` (no copy per forward pass);
+        refused when ``alpha·v`` overflows the residuals' ``dtype`` (float16: past 65504)."""
         delta = self.delta(alpha, relative).to(device)
+        if not bool(torch.isfinite(delta.to(dtype)).all()):
+            raise InvalidVectorError(f"alpha {alpha:g} times this vector overflows {dtype}; use a smaller alpha or a wider dtype")
 
         def apply(resid: Tensor, mask: Tensor) -> Tensor:
             return resid + mask.to(resid.dtype).unsqueeze(-1) * delta.to(resid.dtype)
@@ -192,6 +275,7 @@ class SteeringMap(_AtOneLayer):
     resid_norm: float = float("nan")
     train_hash: str = ""
     info: dict[str, Any] = field(default_factory=dict)
+    KIND: ClassVar[str] = "map"
 
     def __post_init__(self) -> None:
         d_model = self.bias.shape[0] if isinstance(self.bias, Tensor) and self.bias.ndim == 1 else -1
@@ -207,13 +291,21 @@ class SteeringMap(_AtOneLayer):
     def d_model(self) -> int:
         return int(self.bias.shape[0])
 
-    def prepare(self, alpha: float, relative: bool = False, device: str | torch.device = "cpu") -> Applier:
+    def prepare(
+        self, alpha: float, relative: bool = False, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
+    ) -> Applier:
         """Validate ``alpha`` and return ``(resid, mask) -> resid + alpha·(resid W + b - resid)``
-        at masked positions, with W and b already on ``device``."""
+        at masked positions, with W and b already on ``device``. (``dtype``: as for vectors; a
+        map's shift depends on the residual, so only its float32 bound is checked here.)"""
         if relative:
             raise InvalidVectorError("a steering map has no relative scale; use scale='absolute'")
-        if not math.isfinite(alpha):
-            raise InvalidVectorError(f"alpha is {alpha}; use a finite number")
+        alpha = check_alpha(alpha)
+        # the shift of a residual of the layer's mean norm R is at most |alpha|·(|W - I|·R + |b|),
+        # and |W - I| <= |W|_F + sqrt(d) (no d x d temporary per call)
+        scale = self.resid_norm if math.isfinite(self.resid_norm) else 1.0
+        moved = (float(self.matrix.norm()) + math.sqrt(self.d_model)) * scale
+        check_shift(abs(alpha) * (moved + float(self.bias.norm())), float("nan"), alpha,
+                    f"the {self.method} map at layer {self.layer}")
         matrix, bias = self.matrix.to(device), self.bias.to(device)
 
         def apply(resid: Tensor, mask: Tensor) -> Tensor:
@@ -231,7 +323,7 @@ class SteeringMap(_AtOneLayer):
         is itself affine, ``h (I + alpha (W - I)) + alpha b``."""
         if relative:
             raise InvalidVectorError("a steering map has no relative scale; use scale='absolute'")
-        if alpha == 1:
+        if check_alpha(alpha) == 1:
             return self
         eye = torch.eye(self.d_model)
         return replace(self, matrix=eye + alpha * (self.matrix - eye), bias=alpha * self.bias,

@@ -1,0 +1,146 @@
+"""Checks of a config's values before any model loads: each TOML value against its field's type,
+and each learner option against what the learner takes (its keyword parameters, with a config
+dataclass such as :class:`~mlsteer.learners.BipoConfig` standing for its fields). Errors name
+the key, what was given, and what is allowed."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import inspect
+import json
+import math
+import types
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+from mlsteer.errors import MlsteerError
+
+# Keyword parameters the pipeline fills in itself: not options a config may set.
+_SUPPLIED = frozenset({"layer", "model_fingerprint", "train_hash", "heldout", "heldout_triples", "seed", "progress", "info"})
+_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", Path: "a path (a string)",
+          list: "a list", dict: "a table"}
+_PLURALS = {str: "strings", int: "integers", float: "numbers", bool: "booleans"}
+
+
+def fits(value: Any, hint: Any) -> bool:
+    """Whether a TOML value fits a type hint (an integer is a number; a boolean is neither)."""
+    origin, args = get_origin(hint), get_args(hint)
+    if hint is Any:
+        return True
+    if origin in (Union, types.UnionType):
+        return any(fits(value, arg) for arg in args)
+    if origin is Literal:
+        return value in args
+    if origin is list:
+        return isinstance(value, list) and all(fits(v, args[0]) for v in value)
+    if origin is dict:
+        return isinstance(value, dict) and all(fits(k, args[0]) and fits(v, args[1]) for k, v in value.items())
+    if hint is type(None):
+        return value is None
+    if hint in (int, float):
+        return isinstance(value, int if hint is int else int | float) and not isinstance(value, bool)
+    if hint is Path:
+        return isinstance(value, str | Path)
+    return isinstance(value, origin or hint)
+
+
+def describe(hint: Any) -> str:
+    """``list[int]`` -> ``a list of integers``, for messages."""
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, types.UnionType):
+        return " or ".join(describe(arg) for arg in args if arg is not type(None))
+    if origin is Literal:
+        return "one of " + ", ".join(json.dumps(arg) for arg in args)
+    if origin is list:
+        return "a list of " + _plural(args[0])
+    if origin is dict:
+        return "a table of " + _plural(args[1])
+    return _NAMES.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def _plural(hint: Any) -> str:
+    if get_origin(hint) is list:
+        return "lists of " + _plural(get_args(hint)[0])
+    return _PLURALS.get(hint, describe(hint))
+
+
+def check_value(key: str, value: Any, hint: Any, where: str) -> None:
+    """Raise naming ``key`` unless ``value`` fits ``hint``, with the fix when it is plain."""
+    given = json.dumps(value, default=str)
+    if not fits(value, hint):
+        kind = "a boolean" if isinstance(value, bool) else describe(type(value))
+        raise MlsteerError(f"{where}: {key} = {given} is {kind}; expected {describe(hint)}{_fix(key, value, hint)}")
+    if any(isinstance(v, float) and not math.isfinite(v) for v in (value if isinstance(value, list) else [value])):
+        raise MlsteerError(f"{where}: {key} = {given} is not finite; use finite numbers")
+
+
+def _fix(key: str, value: Any, hint: Any) -> str:
+    """``; write layers = [6]`` where the intent is clear (a scalar for a list, a quoted number)."""
+    wanted = [arg for arg in get_args(hint) if arg is not type(None)] if get_origin(hint) in (Union, types.UnionType) else [hint]
+    for target in wanted:
+        element = get_args(target)[0] if get_origin(target) is list else None
+        bare = _number(value) if isinstance(value, str) else value
+        if element is not None and fits(bare, element):
+            return f"; write {key} = [{json.dumps(bare)}]"
+        if element is None and isinstance(value, str) and fits(bare, target):
+            return f"; write {key} = {json.dumps(bare)} (no quotes)"
+    return ""
+
+
+def _number(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def check_table(raw: Mapping[str, Any], cls: type, where: str, skip: frozenset[str] = frozenset()) -> None:
+    """Check every value of a TOML table against the type of ``cls``'s field of that name."""
+    hints = get_type_hints(cls)
+    for key, value in raw.items():
+        if key in hints and key not in skip:
+            check_value(key, value, hints[key], where)
+
+
+def learner_options(function: Any) -> dict[str, Any]:
+    """Option name -> type for a learner function: its keyword parameters the pipeline does not
+    fill in, a dataclass-typed one (a config) replaced by that dataclass's fields."""
+    try:
+        hints = get_type_hints(function)
+    except (NameError, TypeError):  # an annotation only a type checker sees: fall back to the defaults' types
+        hints = {}
+    options: dict[str, Any] = {}
+    for parameter in inspect.signature(function).parameters.values():
+        if parameter.kind is not parameter.KEYWORD_ONLY or parameter.name in _SUPPLIED:
+            continue
+        hint = hints.get(parameter.name, type(parameter.default) if parameter.default is not parameter.empty else Any)
+        if dataclasses.is_dataclass(hint):
+            options.update(get_type_hints(hint))
+        else:
+            options[parameter.name] = hint
+    return options
+
+
+def check_learner_options(learner: str, function: Any, options: Mapping[str, Any], where: str) -> None:
+    """Raise on an option ``learner`` does not take (naming the close ones and all it takes) or a
+    value of the wrong type."""
+    allowed = learner_options(function)
+    for key, value in options.items():
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            takes = ", ".join(sorted(allowed)) or "none"
+            raise MlsteerError(f"{where}: learner {learner!r} has no option {key!r}; {hint}its options: {takes}")
+        check_value(key, value, allowed[key], where)
+
+
+def check_at_least(where: str, minimum: int, **values: int | list[int] | None) -> None:
+    """Raise naming the first key whose value (or any value of its list) is below ``minimum``."""
+    for key, value in values.items():
+        low = [v for v in (value if isinstance(value, list) else [value]) if v is not None and v < minimum]
+        if low:
+            raise MlsteerError(f"{where}: {key} has {low[0]}; use {minimum} or more")
