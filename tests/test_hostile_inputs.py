@@ -201,6 +201,15 @@ def test_text_longer_than_the_model_is_refused_by_index_before_any_forward(tiny_
         cache_activations(tiny_gemma, ["short", "word " * 2000, "also short"], [1], progress=False)
 
 
+def test_task_item_longer_than_the_model_is_refused_before_scoring(tiny_gemma):
+    from mlsteer.evaluation.scoring import tokenize_items
+    from mlsteer.evaluation.tasks.base import Query
+
+    queries = [Query("Q: ok?", (" yes", " no")), Query("word " * 2000, (" yes", " no"))]
+    with pytest.raises(TextTooLongError, match=r"item 1 has \d+ tokens, more than tiny-gemma3's limit of 512"):
+        tokenize_items(tiny_gemma, queries)
+
+
 def test_generation_lengths_are_capped(tiny_gemma):
     with pytest.raises(TextTooLongError, match="prompt 0 has"):
         generate(tiny_gemma, ["word " * 2000], max_new_tokens=1)

@@ -29,6 +29,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 from transformers import DynamicCache
 
+from mlsteer.activations.tokenize import check_lengths
 from mlsteer.errors import MlsteerError
 from mlsteer.evaluation.tasks.base import Query
 from mlsteer.models.wrapper import DecodingPositions, SteerableModel
@@ -78,6 +79,7 @@ def tokenize_items(model: SteerableModel, queries: Sequence[Query]) -> list[Toke
             raise MlsteerError(f"item {number} has no options to score; a multiple-choice item needs at least one")
         byte_lengths = tuple(len(c.encode("utf-8")) for c in query.continuations)
         items.append(TokenizedItem(tokenizer(query.context)["input_ids"], tuple(options), byte_lengths))
+    check_lengths(model, [len(item.context) + max(map(len, item.options)) for item in items], what="item")  # before any forward
     return items
 
 
