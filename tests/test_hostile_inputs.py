@@ -153,6 +153,13 @@ def test_steer_refuses_an_empty_list(tiny_gemma):
         pass
 
 
+@pytest.mark.parametrize("steering", ["v.safetensors", [None], {"vector": [1.0]}])
+def test_steer_refuses_what_is_not_a_vector_or_map(tiny_gemma, steering):
+    with pytest.raises(MlsteerError, match="steer takes SteeringVector/SteeringMap objects, not .*load_steering"):
+        with steer(tiny_gemma, steering):
+            pass
+
+
 @pytest.mark.parametrize("alpha, scale", [(1e38, 0.01), (1e38, 2.0), (1e20, 1.0)])
 def test_alpha_that_overflows_is_refused(tiny_gemma, alpha, scale):
     """alpha 1e38 on a short vector (norm ~0.03) used to give empty text and plausible accuracy."""

@@ -80,6 +80,11 @@ def steer(
     items = [steering] if not isinstance(steering, Sequence) else list(steering)
     if not items:  # steering nothing while results say "steered" would be a silent wrong result
         raise EmptyInputError("nothing to steer with: the list of vectors/maps is empty; pass at least one")
+    wrong = [item for item in items if not isinstance(item, Steering)]
+    if wrong:  # e.g. a file path: a str is a sequence too
+        given = type(steering if isinstance(steering, str) else wrong[0]).__name__
+        raise MlsteerError(f"steer takes SteeringVector/SteeringMap objects, not {given}; "
+                           "read a file with mlsteer.steering.load_steering(path) first")
     layers = [item.layer for item in items]
     if len(set(layers)) != len(layers):
         raise MlsteerError(f"two steering entries share a layer ({layers}); give one per layer")
