@@ -29,6 +29,13 @@ from pathlib import Path
 
 from mlsteer import distributed
 from mlsteer.errors import MlsteerError, check_choice
+from mlsteer.evaluation.fingerprints import (
+    Fingerprint,
+    examples_digest,
+    file_sha256,
+    folder_digest,
+    sha256_bytes,
+)
 from mlsteer.evaluation.tasks.base import Example, Query, Task
 from mlsteer.evaluation.translation import (
     CachedTranslator,
@@ -44,12 +51,27 @@ from mlsteer.steering.sources import CONTROLS, load_for_model
 
 
 class Method(ABC):
-    """One way of evaluating. ``setup`` runs once per (task, language) before any item."""
+    """One way of evaluating. ``setup`` runs once per (task, language) before any item.
+
+    :meth:`fingerprint` says what makes the method's rows for a language besides the run's own
+    settings: the store resumes a cell only when it is unchanged (see
+    :mod:`mlsteer.evaluation.fingerprints`). A method whose prompts change in code bumps its
+    ``method_version`` (a task's prompts: ``Task.prompt_version``)."""
 
     name: str
+    method_version = "1"
 
     def setup(self, model: SteerableModel, task: Task, lang: str, data_dir, seed: int, run_dir: Path) -> None:
         """Load what the method needs for ``lang`` and check it (errors before anything is written)."""
+
+    def fingerprint(self, lang: str) -> Fingerprint:
+        """What produces this method's rows for ``lang`` (called after :meth:`setup`): plain
+        JSON values, compared key by key; the run's part (model, items...) is added by the runner."""
+        return {"kind": type(self).__qualname__, "method_version": self.method_version}
+
+    def origin(self, lang: str) -> str:
+        """Where the method comes from, for messages (a vector file, a model folder)."""
+        return self.name
 
     @abstractmethod
     def queries(self, model: SteerableModel, task: Task, examples: Sequence[Example]) -> list[Query]:
@@ -88,13 +110,19 @@ class FewShot(Method):
         self.name = f"fewshot{k}" if k != 5 else "fewshot"
         self.pools: dict[tuple[str, str], list[Example]] = {}  # (task, language) -> shot pool
         self.seed = 0
+        self.task_name = ""  # the task of the last setup (fingerprints are per call, one task)
 
     def setup(self, model, task, lang, data_dir, seed, run_dir):
         pool = task.load(lang, split=task.fewshot_split, data_dir=data_dir)
         self.pools[(task.name, lang)] = pool
+        self.task_name = task.name
         self.seed = seed
         if len(pool) < self.k + 1:
             raise MlsteerError(f"{task.name} {lang} has {len(pool)} few-shot examples; {self.k} shots need {self.k + 1}")
+
+    def fingerprint(self, lang):
+        return {**super().fingerprint(lang), "k": self.k, "shot_seed": self.seed,
+                "shot_pool_sha256": examples_digest(self.pools[(self.task_name, lang)])}
 
     def shots(self, task: Task, example: Example) -> list[Example]:
         """k pool items of the example's task and language, never the evaluated one (same id
@@ -125,6 +153,9 @@ class XLT(Method):
         "You should step-by-step answer the request.\n"
         "You should tell me the answer in this format '{answer_format}'.\n"
     )
+
+    def fingerprint(self, lang):
+        return {**super().fingerprint(lang), "template_sha256": sha256_bytes(self.TEMPLATE.encode("utf-8"))}
 
     def queries(self, model, task, examples):
         out = []
@@ -162,6 +193,9 @@ class TranslateTest(Method):
         # under torchrun each rank translates its own items: one cache file per rank, one writer per file
         rank = f".rank{distributed.rank()}" if distributed.world_size() > 1 else ""
         self.translator = CachedTranslator(inner, run_dir / "translations" / f"{inner.name}{rank}.jsonl")
+
+    def fingerprint(self, lang):
+        return {**super().fingerprint(lang), "translator": self.translator_spec}
 
     def to_english(self, task: Task, examples: Sequence[Example]) -> list[Example]:
         if self.translator is None:
@@ -217,11 +251,23 @@ class Steered(Method):
         self.name = f"steered:{label or self.source.stem}{at}{how}@{alpha:g}" + (f":{control}" if control else "")
         self.items: dict[str, list] = {}
         self.paths: dict[str, Path] = {}
+        self.digests: dict[str, str] = {}  # language -> sha256 of the file's bytes
+        self.seeds: dict[str, int] = {}
 
     def setup(self, model, task, lang, data_dir, seed, run_dir):
         # another model's vector, a missing language file or layer: refused before anything is written
         path, self.items[lang] = load_for_model(model, self.source, lang, self.control, seed, self.layer)
         self.paths[lang] = path.resolve()
+        self.digests[lang] = file_sha256(path)
+        self.seeds[lang] = seed
+
+    def fingerprint(self, lang):
+        return {**super().fingerprint(lang), "vector_sha256": self.digests[lang], "alpha": self.alpha,
+                "control": self.control or "vector", "control_seed": self.seeds[lang] if self.control == "random" else None,
+                "layer": self.layer, "positions": self.positions, "scale": self.scale}
+
+    def origin(self, lang):
+        return str(self.paths.get(lang, self.source))
 
     def queries(self, model, task, examples):
         return [task.render(example) for example in examples]
@@ -243,6 +289,7 @@ class SFT(Method):
         self.folder = Path(folder)
         self.name = f"sft:{self.folder.name}"
         self.model: SteerableModel | None = None
+        self.weights = ""  # digest of the folder's files (set by setup)
 
     def setup(self, model, task, lang, data_dir, seed, run_dir):
         if self.model is None:
@@ -251,6 +298,13 @@ class SFT(Method):
             if not self.folder.is_dir():
                 raise MlsteerError(f"no fine-tuned model at {self.folder}; make one with mlsteer sft -o {self.folder}")
             self.model = load_model(str(self.folder), device=str(model.device))
+            self.weights = folder_digest(self.folder)
+
+    def fingerprint(self, lang):
+        return {**super().fingerprint(lang), "weights": self.weights}
+
+    def origin(self, lang):
+        return str(self.folder.resolve())
 
     def queries(self, model, task, examples):
         return [task.render(example) for example in examples]

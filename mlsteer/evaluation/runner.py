@@ -9,9 +9,11 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from mlsteer import distributed
+from mlsteer.errors import MlsteerError
+from mlsteer.evaluation.fingerprints import Fingerprint, describe_changes, run_fingerprint
 from mlsteer.evaluation.methods import Method
 from mlsteer.evaluation.scoring import score_choices
-from mlsteer.evaluation.store import ResultRow, ResultStore, merge_shards
+from mlsteer.evaluation.store import ResultRow, ResultStore, merge_shards, settings_changed
 from mlsteer.evaluation.tasks.base import Example, Query, Task
 from mlsteer.langid import detect_language
 from mlsteer.models.wrapper import SteerableModel
@@ -33,6 +35,7 @@ def evaluate(
     max_new_tokens: int = 128,
     progress: bool = True,
     split: str | None = None,
+    overwrite: bool = False,
 ) -> ResultStore:
     """Evaluate every (language, method) pair; resumes from what ``run_dir`` already holds.
 
@@ -42,22 +45,48 @@ def evaluate(
     Cells that run the same model state share batches (:func:`plan_batches`), so batches stay
     full across languages and methods; one progress bar shows items/s for the whole task.
 
+    Rows are resumed only from a cell made with the same settings: each (language, method)
+    cell's fingerprint (:mod:`mlsteer.evaluation.fingerprints`: the method's, e.g. the vector
+    file's sha256 and alpha, plus the run's: model, split, limit, sample seed, the items, the
+    task's prompt version) is checked against the one the store registered, for every cell
+    before anything is written. A changed cell is refused with a
+    :class:`~mlsteer.evaluation.store.SettingsChangedError` naming the method, the language and
+    what changed, unless ``overwrite``: then that cell's rows are deleted and recomputed (cells
+    whose settings did not change still resume). Two methods given the same name but with
+    different settings (two ``v.safetensors`` from different folders) are refused before
+    anything runs: give one a distinct ``label``. The same method given twice runs once.
+
     Under ``torchrun`` every rank calls this with the same arguments: the batches still to do
     are dealt round-robin (each batch holds the same items as in one process, so the rows are
     the same), each rank writes its own shard file, and the returned store (on every rank)
-    holds the merged rows. See :mod:`mlsteer.distributed`.
+    holds the merged rows. Rank 0 registers the fingerprints (and deletes overwritten rows)
+    before the ranks start. See :mod:`mlsteer.distributed`.
     """
     run_dir = Path(run_dir)
+    split = split or task.test_split
     examples = {lang: task.load(lang, split=split, data_dir=data_dir, limit=limit, seed=seed) for lang in langs}
     with distributed.main_first():  # setup may translate or load a model into shared files
         for lang in langs:
             for method in methods:
                 method.setup(model, task, lang, data_dir, seed, run_dir)
+    runs = {lang: run_fingerprint(model, task, split, limit, seed, examples[lang]) for lang in langs}
+    methods, prints = _distinct(methods, langs, runs)
     parallel = distributed.world_size() > 1
     if distributed.is_main():
         merge_shards(run_dir)  # rows a killed data-parallel run left in rank files (any world size)
     distributed.barrier()
     store = ResultStore(run_dir)  # not written while ranks run: every rank sees the same todo list
+    try:
+        store.verify()  # a truncated file fails now, not part-way through the run
+        found = store.conflicts(model.name, task.name, prints)  # every rank reads the same store: all raise alike
+        if found and not overwrite:
+            raise settings_changed(store.path, found)
+        if distributed.is_main():
+            store.claim(model.name, task.name, prints, overwrite=overwrite)  # registered before any row is written
+    except BaseException:
+        store.close()
+        raise
+    distributed.barrier()
     writer = ResultStore(run_dir, shard=distributed.rank()) if parallel else store
     todo = {(lang, method): [e for e in examples[lang] if e.id not in store.done(model.name, task.name, lang, method.name)]
             for lang in langs for method in methods}
@@ -81,6 +110,32 @@ def evaluate(
         distributed.barrier()
         store = ResultStore(run_dir)
     return store
+
+
+def _distinct(
+    methods: Sequence[Method], langs: Sequence[str], runs: dict[str, Fingerprint],
+) -> tuple[list[Method], dict[tuple[str, str], Fingerprint]]:
+    """The methods with one of each name (a method given twice is run once), and each cell's
+    fingerprint; two methods of one name that would make different rows are an error naming both."""
+    kept: dict[str, Method] = {}
+    prints: dict[tuple[str, str], Fingerprint] = {}
+    for method in methods:
+        mine = {lang: {**runs[lang], **method.fingerprint(lang)} for lang in langs}
+        first = kept.get(method.name)
+        if first is None:
+            kept[method.name] = method
+            prints.update({(lang, method.name): mine[lang] for lang in langs})
+            continue
+        differing = [lang for lang in langs if prints[(lang, method.name)] != mine[lang]]
+        if differing:
+            lang = differing[0]
+            raise MlsteerError(
+                f"two methods are named {method.name} but make different rows ({lang}: "
+                f"{describe_changes(prints[(lang, method.name)], mine[lang])}): {first.origin(lang)} and "
+                f"{method.origin(lang)}; give them distinct labels (Steered(label=...), or vector files with "
+                "different names) so their rows are kept apart"
+            )
+    return list(kept.values()), prints
 
 
 Unit = tuple[str, Method, Example]  # (language, method, item): one row to produce
@@ -142,7 +197,8 @@ def _run_batch(model: SteerableModel, task: Task, batch: list[Unit], batch_size:
             for (lang, method, example), score in zip(batch, scores):
                 prediction = score.prediction
                 rows.append(ResultRow(model.name, task.name, lang, method.name, example.id, str(prediction),
-                                      str(example.gold), task.is_correct(prediction, example), list(score.logprobs)))
+                                      str(example.gold), task.is_correct(prediction, example), list(score.logprobs),
+                                      option_bytes=list(score.byte_lengths)))
         else:
             outputs = generate(answering, [q.context for q in ordered], max_new_tokens, stop_strings=GENERATION_STOPS).texts
             for (lang, method, example), output in zip(batch, outputs):

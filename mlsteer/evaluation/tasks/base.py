@@ -66,6 +66,10 @@ class Task(ABC):
     parallel: bool = False  # rows line up with the English file's: load() sets Example.english
     description: str = ""  # for the XLT template: "act as an expert for {lang} {description}"
     answer_format: str = ""  # for the XLT template: "tell me the answer in this format ..."
+    # Part of every stored row's fingerprint: bump it (each task module's PROMPT_VERSION) when
+    # render / answer_text / request_text change what the model sees, so reruns into an old run
+    # folder refuse to mix rows of the old and new prompts (mlsteer.evaluation.fingerprints).
+    prompt_version: str = "1"
 
     @abstractmethod
     def read(self, folder: Path, lang: str, split: str) -> list[Example]:
@@ -111,6 +115,7 @@ class Task(ABC):
             return self.read(folder, code, split) if folder is not None else self.read_hub(code, split)
 
         examples = read(lang)
+        check_unique_ids(examples, f"{self.name} {lang} {split}" + (f" (in {folder})" if folder is not None else ""))
         if self.parallel and lang != "en":
             examples = _link_english(examples, read("en"), f"{self.name} {lang} {split}")
         if limit is not None and limit < len(examples):
@@ -129,6 +134,16 @@ def require_file(path: Path) -> Path:
 def malformed(path: Path, line: int | str, problem: str) -> MlsteerError:
     """The error for a bad row: file and line (or, in one JSON object, the key) named."""
     return MlsteerError(f"{path}:{line}: {problem}")
+
+
+def check_unique_ids(examples: Iterable[Example], where: str) -> None:
+    """Every item id once: the store keys rows by id, so a repeated id would lose a row."""
+    seen: set[str] = set()
+    for example in examples:
+        if example.id in seen:
+            raise MlsteerError(f"{where}: item id {example.id!r} appears twice; every item of a language needs "
+                               "its own id (fix the data file)")
+        seen.add(example.id)
 
 
 def check_split(task: str, split: str, splits: Sequence[str]) -> str:

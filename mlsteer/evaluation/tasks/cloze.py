@@ -32,6 +32,9 @@ LANGUAGES = ("en", "es", "fr", "de", "zh", "ja", "ru", "sw", "th", "bn", "te")
 UNSPACED = frozenset({"zh", "ja", "th"})  # continuations follow the prompt without a space
 N_OPTIONS = 4  # the answer and three distractors
 VAL_EVERY = 4  # item i is in val when i % VAL_EVERY == VAL_EVERY - 1
+# Bump when what the model sees (render, answer_text) or how its answer is read (extract, is_correct)
+# changes: stored rows of the old version are then refused on a rerun, not mixed with new ones.
+PROMPT_VERSION = "1"
 
 
 def cloze_path() -> Path:
@@ -82,6 +85,7 @@ class Cloze(Task):
     translatable = ("prompt", *(f"option{i}" for i in range(N_OPTIONS)))
     description = "general knowledge sentence completion"
     answer_format = "Answer: <the word that completes the sentence>"
+    prompt_version = PROMPT_VERSION
 
     def read(self, folder: Path, lang: str, split: str) -> list[Example]:
         """The built-in items; ``folder`` is not used (the data ships with mlsteer)."""

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ import yaml
 
 from mlsteer.data.text_files import read_json_objects, read_utf8
 from mlsteer.errors import MlsteerError
+from mlsteer.evaluation.fingerprints import sha256_json
 from mlsteer.evaluation.tasks.base import Example, Kind, Query, Task, lettered_query
 from mlsteer.evaluation.tasks.cloze import UNSPACED
 from mlsteer.languages import get_language
@@ -43,6 +44,8 @@ KINDS = ("choice", "generation")
 CHOICE_FORMATS = ("continuation", "letters")
 FIRST_LINE = r"\S[^\n]*"  # the default answer_regex: the first non-blank line
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+# Bump when how a task file's items are rendered or read changes (the file's content is hashed in too).
+PROMPT_VERSION = "1"
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,8 @@ class UserTask(Task):
         self.choice_format = header.choice_format
         self.answer_format = header.answer_format or ("Answer: <the right option>" if self.kind == "choice" else "")
         self.pattern = re.compile(header.answer_regex)
+        # the file's content (header and items, wherever the file lies): an edited file is a new prompt
+        self.prompt_version = f"{PROMPT_VERSION}:{sha256_json([asdict(header), [item for _, item in raw]])[:16]}"
         self.fewshot_split = header.fewshot_split or _infer_fewshot_split(raw)
         self.items: dict[tuple[str, str], list[Example]] = {}
         seen: dict[tuple[str, str], str] = {}

@@ -55,6 +55,9 @@ KNOWN_BROKEN = {
     "swahili-questions-test": (113,),
 }
 OPTION_KEYS = tuple(f"option_{letter.lower()}" for letter in LETTERS)
+# Bump when what the model sees (render, answer_text) or how its answer is read (extract, is_correct)
+# changes: stored rows of the old version are then refused on a rerun, not mixed with new ones.
+PROMPT_VERSION = "1"
 HOMOGLYPHS = str.maketrans("АВСЕ", "ABCE")  # Cyrillic capitals seen as option labels
 # one letter or digit, optionally in (half- or full-width) brackets, then ")", ".", ":", "," or a space
 _OPTION = re.compile(r"\s*[(（]?\s*([^\W_])\s*(?:[)）]\s*[.:,．：，]?|[.:,．：，、]|\s|$)\s*(.*)", re.DOTALL)
@@ -84,6 +87,7 @@ class M3Exam(Task):
     translatable = ("background", "question", *OPTION_KEYS)  # the option keys an example has
     description = "school exams"
     answer_format = "Answer: <the letter of the correct option>"
+    prompt_version = PROMPT_VERSION
 
     def read(self, folder: Path, lang: str, split: str) -> list[Example]:
         path = folder / "m3exam" / f"{FILE_NAMES[lang]}-questions-{split}.json"

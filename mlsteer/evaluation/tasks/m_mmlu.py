@@ -27,6 +27,9 @@ from mlsteer.evaluation.tasks.base import (
 )
 
 OPTIONS = ("option_a", "option_b", "option_c", "option_d")
+# Bump when what the model sees (render, answer_text) or how its answer is read (extract, is_correct)
+# changes: stored rows of the old version are then refused on a rerun, not mixed with new ones.
+PROMPT_VERSION = "1"
 
 
 class MMMLU(Task):
@@ -38,13 +41,17 @@ class MMMLU(Task):
     translatable = ("question", *OPTIONS)
     description = "multitask knowledge (MMLU)"
     answer_format = "Answer: <A, B, C or D>"
+    prompt_version = PROMPT_VERSION
 
     def read(self, folder: Path, lang: str, split: str) -> list[Example]:
         path = folder / "m_mmlu_okapi" / f"{lang}_{split}.json"
-        examples = []
+        examples, seen = [], {}
         for number, (line, row) in enumerate(read_json_list(path)):
             where = f"{line} (row {number})"
             row = check_keys(path, where, row, ("instruction", *OPTIONS, "answer", "id"))
+            if row["id"] in seen:
+                raise malformed(path, where, f"id {row['id']!r} repeats row {seen[row['id']]}; every item needs its own id")
+            seen[row["id"]] = number
             if row["answer"] not in ("A", "B", "C", "D"):
                 raise malformed(path, where, f"answer must be A, B, C or D, got {row['answer']!r}")
             fields = {"question": row["instruction"], **{key: row[key] for key in OPTIONS}}

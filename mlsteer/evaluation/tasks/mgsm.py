@@ -60,6 +60,10 @@ PROMPTS = {
 # Answer phrases the exemplars also use ("Die Antwort ist 11.") or models often write ("Ответ: 5").
 EXTRA_PHRASES = ("Die Antwort ist", "Ответ", "答え", "答案", "答案为")
 
+# Bump when what the model sees (render, answer_text) or how its answer is read (extract, is_correct)
+# changes: stored rows of the old version are then refused on a rerun, not mixed with new ones.
+PROMPT_VERSION = "1"
+
 _NUMBER = r"[-−]?[0-9]+(?:,[0-9]{3}(?![0-9]))*(?:\.[0-9]+)?"  # ',' only as a thousands separator
 _AFTER_PHRASE = r"[\s:：—–=]*[$€£¥]?\s*"
 
@@ -120,6 +124,7 @@ class MGSM(Task):
     parallel = True
     description = "grade-school mathematics"
     answer_format = "The answer is <a number>."
+    prompt_version = PROMPT_VERSION
 
     def read(self, folder: Path, lang: str, split: str) -> list[Example]:
         if split == "test":

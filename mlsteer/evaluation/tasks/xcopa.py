@@ -38,6 +38,9 @@ CONNECTORS = {
     "zh": ("因为", "所以"),
 }
 FILE_LANGUAGES = ("et", "ht", "id", "it", "qu", "sw", "ta", "th", "tr", "vi", "zh")
+# Bump when what the model sees (render, answer_text) or how its answer is read (extract, is_correct)
+# changes: stored rows of the old version are then refused on a rerun, not mixed with new ones.
+PROMPT_VERSION = "1"
 
 
 def strip_final_punctuation(text: str) -> str:
@@ -62,6 +65,7 @@ class XCOPA(Task):
     translatable = ("premise", "choice1", "choice2")
     description = "commonsense causal reasoning"
     answer_format = "Answer: <the more plausible alternative>"
+    prompt_version = PROMPT_VERSION
 
     def read(self, folder: Path, lang: str, split: str) -> list[Example]:
         rows = _read_rows(folder, lang, split)
@@ -101,7 +105,7 @@ class XCOPA(Task):
 
 def _read_rows(folder: Path, lang: str, split: str) -> list[dict]:
     path = require_file(folder / "xcopa" / lang / f"{split}.{lang}.jsonl")
-    rows = []
+    rows, seen = [], {}
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
@@ -114,6 +118,10 @@ def _read_rows(folder: Path, lang: str, split: str) -> list[dict]:
             raise malformed(path, number, f"missing {', '.join(sorted(missing))}")
         if row["question"] not in ("cause", "effect") or row["label"] not in (0, 1):
             raise malformed(path, number, f"question must be cause/effect and label 0/1, got {row['question']!r}/{row['label']!r}")
+        if str(row["idx"]) in seen:
+            raise malformed(path, number, f"idx {row['idx']!r} repeats line {seen[str(row['idx'])]} (item id "
+                                          f"{split}-{row['idx']}); every item needs its own idx")
+        seen[str(row["idx"])] = number
         rows.append(row)
     return rows
 

@@ -39,6 +39,9 @@ WORDS = {
 }
 LABELS = ("entailment", "neutral", "contradiction")  # index = label
 DERIVED_TEST = ("el", "ru", "th")  # test files rebuilt from unlabelled text + English labels
+# Bump when what the model sees (render, answer_text) or how its answer is read (extract, is_correct)
+# changes: stored rows of the old version are then refused on a rerun, not mixed with new ones.
+PROMPT_VERSION = "1"
 
 
 class XNLI(Task):
@@ -52,6 +55,7 @@ class XNLI(Task):
     parallel = True
     description = "natural language inference"
     answer_format = "Answer: <entailment, neutral or contradiction>"
+    prompt_version = PROMPT_VERSION
 
     def read(self, folder: Path, lang: str, split: str) -> list[Example]:
         if split == "validation":
