@@ -356,6 +356,9 @@ def test_stale_conversion_folders_are_removed_and_live_ones_kept(tmp_path):
     ({"limit": -1}, "limit has -1; use 1 or more"),
     ({"max_new_tokens": 0}, "max_new_tokens has 0; use 1 or more"),
     ({"layers": [6, -1]}, "layers has -1; use 0 or more"),
+    ({"alphas": []}, "alphas is empty; list at least one value"),
+    ({"learners": [{"name": "mse", "layers": []}]}, "#1: layers is empty"),
+    ({"languages": "sw"}, r'languages = "sw" is a string; expected a list of strings; write languages = \["sw"\]'),
     ({"learners": "mse"}, r"learners must be an array of tables: \[\[learners\]\]"),
     ({"data": 3}, r"data must be a table"),
     ({"data": {"pairs": "many"}}, r"\[data\]: pairs = \"many\" is a string; expected an integer"),
@@ -368,7 +371,8 @@ def test_stale_conversion_folders_are_removed_and_live_ones_kept(tmp_path):
     ({"learners": [{"name": "mse", "solver": "fast"}]}, 'solver = "fast" is a string; expected one of "closed", "iterative"'),
     ({"learners": [{"name": "bipo", "lr": "1e-3"}]}, r"write lr = 0.001 \(no quotes\)"),
 ], ids=["layers-string", "limit-word", "limit-quoted", "alphas-scalar", "alphas-inf", "seed-float", "bool-string",
-        "limit-bool", "limit-negative", "max-new-tokens-0", "layers-negative", "learners-string", "data-scalar",
+        "limit-bool", "limit-negative", "max-new-tokens-0", "layers-negative", "alphas-empty", "learner-layers-empty",
+        "languages-string", "learners-string", "data-scalar",
         "data-pairs-string", "task-limits-0", "learner-alphas-scalar", "bipo-typo", "mse-unknown", "meandiff-none",
         "lstsq-ridge-string", "mse-solver", "bipo-lr-quoted"])
 def test_config_types_and_learner_options_are_checked_at_parse_time(change, message):

@@ -22,7 +22,7 @@ from typing import Any
 
 from mlsteer.data.corpora import CORPORA, check_corpus
 from mlsteer.errors import MlsteerError
-from mlsteer.experiment.validate import check_at_least, check_learner_options, check_table
+from mlsteer.experiment.validate import check_at_least, check_learner_options, check_not_empty, check_table
 from mlsteer.languages import get_language
 from mlsteer.learners import ACTIVATION_LEARNERS, METHODS, learn_bipo
 
@@ -178,6 +178,7 @@ def _learner(entry: dict, where: str, base: str | os.PathLike | None = None) -> 
     check_learner_options(entry["name"], learn_bipo if entry["name"] == "bipo" else ACTIVATION_LEARNERS[entry["name"]], options, where)
     check_at_least(where, 1, pairs=entry.get("pairs"))
     check_at_least(where, 0, layers=entry.get("layers"))
+    check_not_empty(where, layers=entry.get("layers"), alphas=entry.get("alphas"), languages=entry.get("languages"))
     learner = LearnerConfig(options=options, **entry)
     if learner.corpus is not None and learner.corpus not in CORPORA:
         learner = dataclasses.replace(learner, corpus=resolve_corpus(learner.corpus, base))
@@ -227,6 +228,7 @@ def _check(config: ExperimentConfig, where: str) -> None:
     check_at_least(where, 1, limit=config.limit, sweep_limit=config.sweep_limit, max_new_tokens=config.max_new_tokens,
                    analysis_texts=config.analysis_texts)
     check_at_least(where, 0, layers=config.layers, pca_layer=config.pca_layer)
+    check_not_empty(where, layers=config.layers, alphas=config.alphas)
     for data in filter(None, (config.data, config.with_data)):
         check_corpus(data.corpus)
         for name in [data.sweep_task, *data.tasks, *data.task_languages]:

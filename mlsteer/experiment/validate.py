@@ -138,6 +138,13 @@ def check_learner_options(learner: str, function: Any, options: Mapping[str, Any
         check_value(key, value, allowed[key], where)
 
 
+def check_not_empty(where: str, **values: list | None) -> None:
+    """Raise naming the first key given as an empty list (None: not given, the default applies)."""
+    for key, value in values.items():
+        if value is not None and not value:
+            raise MlsteerError(f"{where}: {key} is empty; list at least one value (or leave the key out for the default)")
+
+
 def check_at_least(where: str, minimum: int, **values: int | list[int] | None) -> None:
     """Raise naming the first key whose value (or any value of its list) is below ``minimum``."""
     for key, value in values.items():
