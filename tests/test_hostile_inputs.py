@@ -57,11 +57,11 @@ def rewrite(path, entries=None, tensors=None, **metadata: str) -> None:
     save_file(tensors(old) if tensors else old, str(path), metadata={**header, **metadata})
 
 
-def flip_first_exponent_byte(path) -> None:
+def flip_first_exponent_byte(path, byte: int = 3, bit: int = 0x20) -> None:
     """Flip a high bit of the first float's top byte (sign/exponent): a damaged sector's kind of change."""
     data = bytearray(path.read_bytes())
     start = 8 + struct.unpack("<Q", data[:8])[0]  # 8-byte header length, the JSON header, then the tensors
-    data[start + 3] ^= 0x20
+    data[start + byte] ^= bit
     path.write_bytes(bytes(data))
 
 
@@ -92,8 +92,10 @@ def _entries(records, **change):
     (lambda p: rewrite(p, entries=lambda r: r + r), "tensor.*1.vector missing"),
     (lambda p: rewrite(p, tensors=lambda t: {**t, "1.vector": t["0.vector"].clone()}), "unexpected tensor.*1.vector"),
     (flip_first_exponent_byte, "does not match its checksum"),
+    (lambda p: flip_first_exponent_byte(p, byte=0, bit=0x01), "does not match its checksum"),  # a change no norm sees
 ], ids=["truncated", "pickle", "empty", "no-entries", "entries-not-json", "extra-header-key", "missing-key", "unknown-key",
-        "wrong-type", "unknown-kind", "d_model", "tensor-missing", "extra-tensor", "flipped-byte"])
+        "wrong-type", "unknown-kind", "d_model", "tensor-missing", "extra-tensor", "flipped-byte",
+        "flipped-lowest-bit"])
 def test_damaged_vector_file_is_refused_by_name(saved, damage, message):
     damage(saved)
     with pytest.raises(CorruptFileError, match=rf"corrupt file: {re.escape(str(saved))} \(.*{message}.*\); relearn or re-download it"):
