@@ -301,3 +301,32 @@ def test_fingerprints_of_methods_and_task_files(tiny_gemma, data_dir, tmp_path):
     copy.write_text(json.dumps({**item, "options": ["mnyama", "mti"]}) + "\n", encoding="utf-8")
     assert load_task_file(first).prompt_version != load_task_file(copy).prompt_version
     assert XCOPA().prompt_version == "1"
+
+
+TORCHRUN = Path(sys.executable).with_name("torchrun")
+
+
+@pytest.mark.skipif(not TORCHRUN.exists(), reason="torchrun is not installed beside this Python")
+def test_two_ranks_refuse_a_changed_setting_alike_and_overwrite_it(tmp_path):
+    """Under torchrun every rank reads the registered fingerprints: all refuse (no rank left
+    waiting at a barrier), and with --overwrite rank 0 deletes the cell's rows before they start."""
+    run = tmp_path / "run"
+    args = ["-m", "mlsteer", "eval", "--task", "cloze", "--langs", "es", "--method", "basic", "--batch-size", "2",
+            "-m", "tiny-gemma3", "--out", str(run)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLSTEER_FAIL", "RANK", "WORLD_SIZE", "LOCAL_RANK"))}
+    env.update(HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    first = subprocess.run([sys.executable, *args, "--limit", "4"], cwd=ROOT, env=env, capture_output=True, text=True,
+                           timeout=600, check=False)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    parallel = [str(TORCHRUN), "--standalone", "--nproc-per-node", "2", *args, "--limit", "6"]
+    refused = subprocess.run(parallel, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert refused.returncode != 0
+    assert "basic (es): limit changed (4 → 6)" in refused.stdout + refused.stderr
+    with sqlite3.connect(run / "results.sqlite") as connection:
+        assert connection.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 4
+    redone = subprocess.run([*parallel, "--overwrite"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert redone.returncode == 0, redone.stdout[-2000:] + redone.stderr[-2000:]
+    with sqlite3.connect(run / "results.sqlite") as connection:
+        assert connection.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 6
+        [(fingerprint,)] = connection.execute("SELECT fingerprint FROM methods").fetchall()
+    assert json.loads(fingerprint)["limit"] == 6 and not list(run.glob("results.rank*"))
