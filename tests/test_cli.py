@@ -58,7 +58,7 @@ def test_learn_all_layers_from_builtin_pairs(tmp_path, tiny_gemma):
     from mlsteer.steering import load_steering
 
     out = tmp_path / "v.safetensors"
-    result = runner.invoke(app, ["learn", "--method", "meandiff", "--layer", "all", "--lang", "es", "--corpus", "builtin", "-o", str(out), "-m", "tiny-gemma3"])
+    result = runner.invoke(app, ["learn", "--method", "meandiff", "--layers", "all", "--langs", "es", "--corpus", "builtin", "--out", str(out), "-m", "tiny-gemma3"])
     assert result.exit_code == 0, result.output
     entries = load_steering(out)
     assert [e.layer for e in entries] == [0, 1, 2, 3]
@@ -70,13 +70,15 @@ def test_learn_all_layers_from_builtin_pairs(tmp_path, tiny_gemma):
 
 def test_learn_bipo_one_layer_and_errors(tmp_path):
     out = tmp_path / "b.safetensors"
-    args = ["learn", "--method", "bipo", "--layer", "1", "--lang", "es", "--corpus", "builtin", "-o", str(out), "-m", "tiny-gemma3"]
+    # the old spellings --layer, --lang and --output still work (hidden aliases of --layers, --langs, --out)
+    args = ["learn", "--method", "bipo", "--layer", "1", "--lang", "es", "--corpus", "builtin", "--output", str(out), "-m", "tiny-gemma3"]
     result = runner.invoke(app, args + ["--lr", "0.01"])
     assert result.exit_code == 0, result.output
     bad_layers = runner.invoke(app, [*args[:4], "all", *args[5:]])
     assert bad_layers.exit_code == 2 and "bipo trains one layer per run" in bad_layers.output
     bad_method = runner.invoke(app, ["learn", "--method", "ica", "--layer", "1", "--lang", "es", "--corpus", "builtin", "-o", str(out), "-m", "tiny-gemma3"])
     assert bad_method.exit_code == 2 and "use one of: meandiff, mse, pca, lstsq, bipo" in bad_method.output
+    assert "Traceback" not in bad_layers.output and len(bad_layers.output.strip().splitlines()) == 1
 
 
 def test_eval_and_table_commands(tmp_path):
@@ -91,6 +93,8 @@ def test_eval_and_table_commands(tmp_path):
     assert "| basic |" in result.output and "| fewshot2 |" in result.output
     shown = runner.invoke(app, ["table", str(run)])
     assert shown.exit_code == 0 and (run / "table.csv").exists()
+    again = runner.invoke(app, [*args, "--overwrite"])  # same settings: resumes, nothing to recompute
+    assert again.exit_code == 0, again.output
     bad = runner.invoke(app, ["eval", "--task", "xcopa", "--langs", "fr", "--out", str(tmp_path / "r2"), "--data-dir", str(data), "-m", "tiny-gemma3"])
     assert bad.exit_code == 2 and "xcopa has no 'fr'" in bad.output
     unknown = runner.invoke(app, ["eval", "--task", "squad", "--langs", "sw", "--out", str(tmp_path / "r3"), "-m", "tiny-gemma3"])
@@ -101,7 +105,7 @@ def test_sft_then_evaluate_it_as_a_method(tmp_path):
     from tests.test_evaluation import write_xcopa
 
     folder = tmp_path / "sft_es"
-    made = runner.invoke(app, ["sft", "--lang", "es", "--corpus", "builtin", "-o", str(folder), "-m", "tiny-gemma3", "--steps", "3", "--batch-size", "2", "--lr", "1e-3"])
+    made = runner.invoke(app, ["sft", "--langs", "es", "--corpus", "builtin", "-o", str(folder), "-m", "tiny-gemma3", "--steps", "3", "--batch-size", "2", "--lr", "1e-3"])
     assert made.exit_code == 0, made.output
     assert (folder / "config.json").exists() and (folder / "mlsteer-sft.json").exists()
     data = write_xcopa(tmp_path / "data", n_test=4, n_val=4)
@@ -127,7 +131,7 @@ def test_similarity_and_lens_commands_write_data_and_offline_figures(tmp_path, t
     assert sim["langs"] == ["sw"] and len(sim["values"][0]) == 4
     distances = json.loads((tmp_path / "run" / "distances_L2.json").read_text())
     assert distances["langs"] == ["en", "sw"] and distances["distance"][0][1] > 0
-    sft = runner.invoke(app, ["sft", "--lang", "sw", "-o", str(tmp_path / "sft"), "--steps", "1", "--batch-size", "2", "-n", "3",
+    sft = runner.invoke(app, ["sft", "--langs", "sw", "-o", str(tmp_path / "sft"), "--steps", "1", "--batch-size", "2", "-n", "3",
                               "--data-dir", str(tmp_path / "data"), "-m", "tiny-gemma3"])
     assert sft.exit_code == 0, sft.output
     result = runner.invoke(app, ["lens", "--out", str(tmp_path / "run"), "--vector", f"sw={path}", "--sft", f"sw={tmp_path / 'sft'}",

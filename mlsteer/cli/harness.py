@@ -13,7 +13,7 @@ from pathlib import Path
 
 import typer
 
-from mlsteer.cli.options import DataDirOption, DeviceOption, DtypeOption, ModelOption
+from mlsteer.cli.options import DataSpec, ModelSpec
 from mlsteer.errors import MlsteerError
 
 CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
@@ -22,28 +22,27 @@ INSTALL_HINT = "lm-evaluation-harness is not installed; run pip install 'mlsteer
 
 def harness(
     ctx: typer.Context,
-    vector: Path | None = typer.Option(None, "--vector", "-v", help="Steering file (.safetensors) or a folder of {lang}.safetensors."),
-    lang: str | None = typer.Option(None, "--lang", help="Language picking the file of a vector folder."),
-    alpha: float = typer.Option(1.0, help="Multiplier of the vector."),
+    vector: str | None = typer.Option(None, "--vector", "-v", help="Steering FILE or FOLDER of {lang}.safetensors, or LANG=FILE / LANG=FOLDER."),
+    lang: str | None = typer.Option(None, "--lang", help="Language picking the file of a vector folder (or write --vector LANG=FOLDER)."),
+    alpha: float = typer.Option(1.0, "--alpha", help="Multiplier of the vector."),
     control: str = typer.Option("none", help="none, negated or random (same norm, seeded)."),
-    seed: int = typer.Option(0, help="Seed of the random control."),
-    layer: int | None = typer.Option(None, help="Use only this layer's entry of a multi-layer file."),
-    batch_size: int = typer.Option(32, "--batch-size", help="Continuations (or prompts) per batch."),
-    data_dir: Path | None = DataDirOption,
-    model_name: str = ModelOption,
-    device: str = DeviceOption,
-    dtype: str = DtypeOption,
+    layer: int | None = typer.Option(None, "--layer", min=0, help="Use only this layer's entry of a multi-layer file."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Continuations (or prompts) per batch."),
+    *,
+    data: DataSpec,
+    model: ModelSpec,
 ) -> None:
     """Run lm-evaluation-harness on the (steered) model; other options go to the harness, e.g.
     mlsteer harness --tasks xcopa_local_sw --vector sw.safetensors --alpha 1 --limit 100."""
-    try:
-        argv = harness_argv(list(ctx.args), model_name, vector, lang, alpha, control, seed, layer, device, dtype,
-                            batch_size, data_dir)
-        run_harness(argv)
-    except MlsteerError as error:
-        from mlsteer.cli.app import _fail
+    from mlsteer.errors import check_choice
 
-        _fail(error)
+    check_choice("--control", control, ("none", "negated", "random"))
+    model.check()
+    if vector is not None and "=" in vector:
+        lang, _, vector = vector.partition("=")
+    argv = harness_argv(list(ctx.args), model.name, Path(vector) if vector else None, lang, alpha, control, data.seed,
+                        layer, model.device, model.dtype, batch_size, data.data_dir)
+    run_harness(argv)
 
 
 def harness_argv(

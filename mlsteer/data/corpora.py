@@ -106,6 +106,12 @@ def load_pairs(
     return sample_pairs(pairs, n, seed)
 
 
+def default_corpus(data_dir: str | os.PathLike | None = None, preferred: str = "tatoeba") -> str:
+    """The corpus a command reads when none is named: ``preferred`` when a data folder is known
+    (``data_dir`` or ``$MLSTEER_DATA``), else ``builtin`` (shipped, offline; no Hub download)."""
+    return preferred if resolve_data_dir(data_dir) is not None else "builtin"
+
+
 def check_corpus(corpus: str) -> str:
     """``corpus`` if it is a built-in name or a user corpus whose files exist; else an error."""
     if corpus not in CORPORA:
@@ -124,17 +130,28 @@ def sample_pairs(pairs: ParallelPairs, n: int | None, seed: int = 0) -> Parallel
 
 def _read_text(path: Path) -> str:
     if not path.is_file():
-        raise MlsteerError(f"missing data file {path}; point --data-dir / $MLSTEER_DATA at the benchmark folder")
+        raise MlsteerError(f"missing data file {path}; point --data-dir / $MLSTEER_DATA at the benchmark folder, "
+                           "or use --corpus builtin")
     return path.read_text(encoding="utf-8")
 
 
-def _hub_pairs(corpus: str, lang: str) -> ParallelPairs:  # pragma: no cover - needs the Hub
-    """The same corpora from the Hugging Face Hub (for users with network access)."""
-    from datasets import load_dataset
+def _hub_pairs(corpus: str, lang: str) -> ParallelPairs:
+    """The same corpora from the Hugging Face Hub (for users with network access); offline, or
+    with the Hub unreachable, one error naming the offline ways instead."""
+    try:  # pragma: no cover - needs the Hub
+        from datasets import load_dataset
 
-    if corpus == "tatoeba":
-        code = get_language(lang).iso3
-        rows = load_dataset(HUB_IDS[corpus], f"{code}-eng", split="test")
-        return ParallelPairs(lang, tuple(rows["sentence2"]), tuple(rows["sentence1"]))
-    rows = load_dataset(HUB_IDS[corpus], lang, split="test")
-    return ParallelPairs(lang, tuple(rows["query"]), tuple(rows["m_query"]))
+        if corpus == "tatoeba":
+            code = get_language(lang).iso3
+            rows = load_dataset(HUB_IDS[corpus], f"{code}-eng", split="test")
+            return ParallelPairs(lang, tuple(rows["sentence2"]), tuple(rows["sentence1"]))
+        rows = load_dataset(HUB_IDS[corpus], lang, split="test")
+        return ParallelPairs(lang, tuple(rows["query"]), tuple(rows["m_query"]))
+    except OSError as error:  # ConnectionError, offline mode, datasets' not-found errors
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise MlsteerError(_offline_message(corpus, reason)) from None
+
+
+def _offline_message(corpus: str, reason: str) -> str:
+    return (f"cannot read {corpus} from the Hugging Face Hub ({reason}); pass --data-dir FOLDER "
+            f"(or set $MLSTEER_DATA) holding {corpus}/, or use --corpus builtin")

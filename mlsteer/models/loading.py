@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from transformer_lens.model_bridge import TransformerBridge
@@ -83,18 +85,45 @@ def load_hf(
             raise MlsteerError(f"{name_or_path} is built in-process on one device; pass device=..., not device_map")
         hf_model = tiny_hf_model(name_or_path, seed=seed, attn_implementation=attn_implementation)
         return hf_model.to(device=placement, dtype=dtype), tiny_tokenizer(), name_or_path, name_or_path
-    path = Path(name_or_path).expanduser()
-    if path.is_dir() or ("/" in name_or_path and not path.suffix):
-        source = str(path) if path.is_dir() else name_or_path
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        hf_model = AutoModelForCausalLM.from_pretrained(
-            source, dtype=dtype, attn_implementation=attn_implementation, device_map=placement
-        )
-        return hf_model.eval(), tokenizer, source, source
+    source = parse_model_id(name_or_path).source  # a local folder or a Hub id
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    hf_model = AutoModelForCausalLM.from_pretrained(
+        source, dtype=dtype, attn_implementation=attn_implementation, device_map=placement
+    )
+    return hf_model.eval(), tokenizer, source, source
+
+
+@dataclass(frozen=True)
+class ModelId:
+    """What a model name means: ``builtin`` (embedded or tiny), a ``local`` folder, or a ``hub`` id."""
+
+    kind: Literal["builtin", "local", "hub"]
+    source: str  # the name, the folder's path, or the Hub id
+
+
+# A Hub repo id: OWNER/NAME, letters, digits, "_", "-" and "." (dots allowed: Qwen1.5, Llama-3.1).
+_HUB_ID = re.compile(r"[A-Za-z0-9_][\w.-]{0,95}/[A-Za-z0-9_][\w.-]{0,95}")
+_FILE_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth", ".json", ".jsonl", ".txt", ".tsv", ".toml", ".yaml")
+
+
+def parse_model_id(name: str) -> ModelId:
+    """``name`` as a built-in model, a local folder (checked first: ``org/Model-1.5`` on disk is
+    that folder), or a Hub id; anything else raises naming the three."""
+    if name in BUILTIN_MODELS:
+        return ModelId("builtin", name)
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return ModelId("local", str(path))
+    if path.exists():
+        raise UnknownModelError(f"{name} is a file; --model takes a model folder, a Hub id or a built-in name")
+    looks_like_path = name.startswith((".", "/", "~")) or name.lower().endswith(_FILE_SUFFIXES)
+    if not looks_like_path and _HUB_ID.fullmatch(name) and ".." not in name and "--" not in name \
+            and not name.endswith((".", "-")):
+        return ModelId("hub", name)
+    where = f"no model folder at {path}" if looks_like_path or "/" in name else f"unknown model {name!r}"
     raise UnknownModelError(
-        f"unknown model {name_or_path!r}; use one of the built-in models "
-        f"({', '.join(BUILTIN_MODELS)}), a local Hugging Face model folder, or a Hub id such "
-        f"as {PAPER_MODELS[0]!r}"
+        f"{where}; use one of the built-in models ({', '.join(BUILTIN_MODELS)}), a local Hugging Face "
+        f"model folder, or a Hub id such as {PAPER_MODELS[3]!r}"
     )
 
 

@@ -153,6 +153,12 @@ class _AtOneLayer:
                                "use mlsteer.steering.load_steering for multi-layer files")
         return cls.from_entry(entries[0], path)
 
+    def _summary(self, *parts: str) -> str:
+        """``Class(method, layer L, d_model D, ..., model FINGERPRINT)``: no tensor dump."""
+        method = getattr(self, "method", "?")
+        shown = [method, f"layer {self.layer}", f"d_model {self.d_model}", *parts, f"model {self.model_fingerprint}"]
+        return f"{type(self).__name__}({', '.join(shown)})"
+
 
 def _is_a(value: Any, hint: Any) -> bool:
     """Whether a header value fits a field's type (JSON: ints may stand for floats, never bools)."""
@@ -202,6 +208,9 @@ class SteeringVector(_AtOneLayer):
     @property
     def norm(self) -> float:
         return float(self.vector.norm())
+
+    def __repr__(self) -> str:
+        return self._summary(f"norm {self.norm:.4g}")
 
     def delta(self, alpha: float, relative: bool = False) -> Float[Tensor, " d_model"]:
         """What gets added: ``alpha·v``, or with ``relative`` ``alpha·resid_norm·v/|v|`` (alpha as
@@ -290,6 +299,10 @@ class SteeringMap(_AtOneLayer):
     @property
     def d_model(self) -> int:
         return int(self.bias.shape[0])
+
+    def __repr__(self) -> str:
+        eye = torch.eye(self.d_model)
+        return self._summary(f"|W - I| {float((self.matrix - eye).norm()):.4g}", f"|b| {float(self.bias.norm()):.4g}")
 
     def prepare(
         self, alpha: float, relative: bool = False, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,

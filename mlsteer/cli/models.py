@@ -1,0 +1,36 @@
+"""Loading a model for a command (after its arguments were checked), under torchrun or not."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mlsteer.cli.options import ModelSpec
+from mlsteer.errors import MlsteerError
+
+if TYPE_CHECKING:
+    from mlsteer.models import SteerableModel
+
+
+def one_process() -> None:
+    """Refuse to run under torchrun: every rank would write the same files."""
+    from mlsteer import distributed
+
+    if distributed.launched():
+        raise MlsteerError("this command runs in one process; start it without torchrun "
+                           "(data-parallel commands: mlsteer eval, mlsteer run)")
+
+
+def load(spec: ModelSpec, data_parallel: bool = False, name: str | None = None) -> SteerableModel:
+    """Load ``spec``'s model (or ``name`` on its device and dtype). Commands that split their work
+    across ranks (``data_parallel``: eval, run) join the process group first and take their GPU;
+    the others refuse torchrun, since every rank would write the same files."""
+    from mlsteer import distributed, models
+    from mlsteer.models.devices import resolve_device
+
+    spec.check()
+    if not data_parallel:
+        one_process()
+    resolved = resolve_device(spec.device, distributed.local_rank())
+    distributed.init(resolved)
+    with distributed.main_first():  # the first load may convert and cache the embedded model
+        return models.load_model(name or spec.name, device=resolved, dtype=spec.dtype)
