@@ -21,7 +21,7 @@ peak and bandwidth measured here on separate microbenchmarks; both also for Llam
 same token counts. A profile of a few steps splits each path into unembedding GEMMs, other
 vocabulary-wide ops, block GEMMs and the rest.
 
-Timing as in bench_foundation.py (whose helpers it imports): warm-up steps, interleaved
+Timing from benchkit.py: warm-up steps, interleaved
 variants with alternating order, GC outside the timed region, medians, paired bootstrap CIs,
 other processes' CPU read from /proc/stat and quiet repeats preferred.
 
@@ -48,7 +48,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
 import torch.nn.functional as F
-from bench_foundation import (
+from benchkit import (
     Ratio,
     Waiter,
     add_run_args,

@@ -34,7 +34,6 @@ import datetime as dt
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -45,6 +44,8 @@ import torch
 from transformers import AutoModelForCausalLM, Gemma3TextConfig, LlamaConfig, PretrainedConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchkit import Waiter, interleaved, median, timed  # noqa: E402
 
 from mlsteer.activations import cache_activations  # noqa: E402
 from mlsteer.activations.preferences import encode_preferences  # noqa: E402
@@ -119,24 +120,17 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def timed(fn: Callable[[], object], device: torch.device) -> float:
-    sync(device)
-    start = time.perf_counter()
-    fn()
-    sync(device)
-    return time.perf_counter() - start
+def seconds(fn: Callable[[], object], device: torch.device) -> float:
+    """Wall seconds of one call, the device synchronised around it."""
+    return timed(fn, lambda: sync(device))()
 
 
 def compare(a: Callable[[], object], b: Callable[[], object], device: torch.device, repeats: int, warmup: int = 1) -> dict:
-    """Median seconds of ``a`` and ``b`` (interleaved, order alternating) and their ratio a/b."""
-    for _ in range(warmup):
-        a(), b()
-    times: dict[str, list[float]] = {"a": [], "b": []}
-    for index in range(repeats):
-        order = (("a", a), ("b", b)) if index % 2 == 0 else (("b", b), ("a", a))
-        for key, fn in order:
-            times[key].append(timed(fn, device))
-    med_a, med_b = statistics.median(times["a"]), statistics.median(times["b"])
+    """Median seconds of ``a`` and ``b`` (benchkit's interleaving, order alternating) and their
+    ratio a/b. No waiting for a quiet machine: on a GPU the host's other load hardly matters."""
+    samples = interleaved({"a": timed(a, lambda: sync(device)), "b": timed(b, lambda: sync(device))},
+                          repeats, warmup, "compare", Waiter(budget=0.0, threshold=float("inf")), float("inf"))
+    med_a, med_b = (median([s.seconds for s in samples[k]]) for k in ("a", "b"))
     return {"a_s": med_a, "b_s": med_b, "ratio": med_a / med_b, "repeats": repeats}
 
 
@@ -234,8 +228,8 @@ def run(args: argparse.Namespace) -> dict:
     print(f"[{time.perf_counter() - started:5.0f} s] scoring", flush=True)
     task = get_task("cloze")
     queries = [task.render(example) for example in task.load("es", limit=sizes.items, seed=args.seed)]
-    seconds = timed(lambda: score_choices(model, queries, batch_size=32), device)
-    results["mc_scoring"] = {"items": len(queries), "s": seconds, "items_per_s": len(queries) / seconds}
+    took = seconds(lambda: score_choices(model, queries, batch_size=32), device)
+    results["mc_scoring"] = {"items": len(queries), "s": took, "items_per_s": len(queries) / took}
 
     print(f"[{time.perf_counter() - started:5.0f} s] bipo", flush=True)
     triples = triples_from_parallel(builtin_pairs("es").subset(list(range(sizes.triples))))
@@ -246,8 +240,8 @@ def run(args: argparse.Namespace) -> dict:
         return learn_bipo(data, upper.completion_logprobs, model_fingerprint=model.fingerprint, progress=False,
                           config=BipoConfig(epochs=1, batch_size=sizes.bipo_batch, lr_per_resid_rms=True))
 
-    seconds = timed(bipo_epoch, device)
-    results["bipo_epoch"] = {"triples": len(triples), "batch_size": sizes.bipo_batch, "s": seconds, "triples_per_s": len(triples) / seconds}
+    took = seconds(bipo_epoch, device)
+    results["bipo_epoch"] = {"triples": len(triples), "batch_size": sizes.bipo_batch, "s": took, "triples_per_s": len(triples) / took}
 
     if device.type == "cuda":
         ours, theirs = peak_bytes(steered_forward, device), peak_bytes(hf_forward, device)
@@ -265,7 +259,7 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def report(record: dict, timed_run: bool) -> str:
-    lines = [f"| measurement | ratio | detail | target | result |", "|---|---|---|---|---|"]
+    lines = ["| measurement | ratio | detail | target | result |", "|---|---|---|---|---|"]
     for name, values in record["results"].items():
         ratio = values.get("ratio")
         detail = {

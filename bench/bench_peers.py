@@ -16,7 +16,7 @@ Raw HF, steering-vectors and nnsight share no weights with mlsteer: the bridge s
 model's modules for its own, so they run on a plain HF copy (nnsight on one of its own). Before
 timing, every peer's logits, pooled activations and generated tokens must match raw HF (logits
 and activations within ``FORWARD_ULPS`` ulps of their largest magnitude, tokens exactly), else
-the script stops. Timing as in bench_foundation.py (whose helpers it imports): torch threads
+the script stops. Timing from benchkit.py: torch threads
 fixed, ``torch.inference_mode``, warm-up, the four peers interleaved, medians over quiet
 repeats, bootstrap intervals of each ratio to raw HF. Targets: mlsteer within 1.05x of the
 fastest peer on forward and generation, and no slower than the fastest on caching.
@@ -43,8 +43,9 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
-from bench_foundation import (
-    TEXTS,
+from bench_foundation import TEXTS
+from bench_gpu import hf_steering_hook
+from benchkit import (
     Ratio,
     Waiter,
     add_run_args,
@@ -57,7 +58,6 @@ from bench_foundation import (
     timed,
     update_benchmarks_md,
 )
-from bench_gpu import hf_steering_hook
 from torch import Tensor
 
 from mlsteer.activations import cache_activations, encode_batch, pool

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from bench_foundation import cpu_model, default_data_dir, markdown_table
+from benchkit import cpu_model, default_data_dir, markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 OLD = "11fe0c8"  # main before issue 11 (padded scoring, one batch list per language and method)
@@ -47,7 +47,9 @@ def worktree(commit: str) -> Path:
 
 def run_timed(tree: Path, args: list[str]) -> tuple[float, str]:
     """Seconds and stdout of ``python -m mlsteer ARGS`` with ``tree``'s package first on the path."""
-    env = {**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"}
+    # as `make demo` runs: no $MLSTEER_DATA (the demo would switch to its [with_data] table); the
+    # results slice passes --data-dir itself
+    env = {k: v for k, v in os.environ.items() if k != "MLSTEER_DATA"} | {"PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"}
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "mlsteer", *args], cwd=tree, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start

@@ -12,7 +12,7 @@ On the embedded Gemma 3 270M and real benchmark items (seeded samples):
    leave the batch) vs HF ``generate`` on the same prompts and stop strings (target >= 0.9x);
 3. steered / unsteered time of the shared scorer, a random vector at layer 6.
 
-Timing as in bench_foundation.py (whose helpers it imports): warm-up, interleaved repeats,
+Timing from benchkit.py: warm-up, interleaved repeats,
 medians, bootstrap intervals, and repeats taken while other processes were busy set aside.
 
     HF_HUB_OFFLINE=1 python bench/bench_scoring.py --data-dir ../shared/data   # ~30 min on 2 cores
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from bench_foundation import (
+from benchkit import (
     Ratio,
     Waiter,
     add_run_args,

@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_foundation import cpu_model, markdown_table, package_version, update_benchmarks_md  # noqa: E402
+from benchkit import cpu_model, markdown_table, package_version, update_benchmarks_md  # noqa: E402
 
 from mlsteer.data.words import concept_words  # noqa: E402
 from mlsteer.langid import DEFAULT_TOKEN_DETECTOR, TOKEN_DETECTORS, get_detector  # noqa: E402

@@ -208,3 +208,19 @@ def test_a_learner_for_fewer_languages_is_evaluated_on_those_only(tiny_gemma, da
     assert "| mse-sw@1 |" in result.summary
     with pytest.raises(MlsteerError, match="names 'es', which is not in the run's languages"):
         parse_config({**raw, "learners": [{"name": "mse", "languages": ["es"]}]})
+
+
+def test_run_transfer_step_applies_each_languages_vector_to_the_others(tiny_gemma, data_dir, tmp_path):  # noqa: F811
+    raw = {
+        "name": "transfer", "out": str(tmp_path / "run"), "model": "tiny-gemma3", "languages": ["sw", "id"],
+        "layers": [1], "alphas": [1.0], "sweep_limit": 4, "limit": 4, "methods": ["basic"], "transfer": ["xcopa"],
+        "learners": [{"name": "meandiff"}],
+        "data": {"corpus": "tatoeba", "pairs": 12, "sweep_task": "xcopa", "tasks": ["xcopa"]},
+    }
+    config = parse_config(raw)
+    run_experiment(config, data_dir, progress=False, exports=False)
+    matrix = json.loads((config.out / "analysis/transfer/transfer_xcopa.json").read_text())
+    assert set(matrix["rows"]) == {"sw", "id"} and set(matrix["columns"]) == {"sw", "id"}  # xcopa has no en
+    assert "Cross-language transfer on xcopa" in (config.out / "report.html").read_text(encoding="utf-8")
+    with pytest.raises(MlsteerError, match="transfer task 'mgsm' generates text"):
+        parse_config({**raw, "transfer": ["mgsm"]})

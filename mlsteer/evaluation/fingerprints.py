@@ -3,7 +3,7 @@
 A cell is (model, task, language, method name). Its fingerprint is a flat JSON object: the run's
 part (the model's config fingerprint and dtype, the split, limit and sample seed, a digest of the
 evaluated items, the task's prompt version; see :func:`run_fingerprint`) and the method's part
-(:meth:`mlsteer.evaluation.methods.Method.fingerprint`: the vector file's sha256, alpha,
+(:meth:`mlsteer.evaluation.methods.Method.fingerprint`: the vector file's content sha256, alpha,
 control...). The store keeps one per cell (:mod:`mlsteer.evaluation.store`); the runner resumes a
 cell only when the fingerprint is the same, and otherwise names what changed
 (:func:`describe_changes`).
@@ -58,12 +58,18 @@ def sha256_json(value: Any) -> str:
     return sha256_bytes(text.encode("utf-8"))
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    """sha256 of a file's bytes (read in 1 MiB blocks)."""
+def steering_sha256(items: Iterable[Any]) -> str:
+    """sha256 of steering entries' content: every tensor's bytes and the other fields as
+    canonical JSON, in entry order. Not the file's bytes: safetensors writes its header's keys in
+    no fixed order, so rewriting the same vectors (a rerun exporting its chosen vectors) changes
+    the bytes but not this."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    for item in items:
+        for name, value in sorted(vars(item).items()):
+            if hasattr(value, "detach"):  # a tensor
+                digest.update(name.encode() + value.detach().cpu().contiguous().numpy().tobytes())
+            else:
+                digest.update(json.dumps([name, value], sort_keys=True, default=str).encode("utf-8"))
     return digest.hexdigest()
 
 

@@ -32,9 +32,9 @@ from mlsteer.errors import MlsteerError, check_choice
 from mlsteer.evaluation.fingerprints import (
     Fingerprint,
     examples_digest,
-    file_sha256,
     folder_digest,
     sha256_bytes,
+    steering_sha256,
 )
 from mlsteer.evaluation.tasks.base import Example, Query, Task
 from mlsteer.evaluation.translation import (
@@ -45,7 +45,7 @@ from mlsteer.evaluation.translation import (
 )
 from mlsteer.languages import get_language
 from mlsteer.models.wrapper import SteerableModel
-from mlsteer.steering import steer
+from mlsteer.steering import load_steering, steer
 from mlsteer.steering.hooks import SCALES
 from mlsteer.steering.sources import CONTROLS, load_for_model
 
@@ -251,14 +251,14 @@ class Steered(Method):
         self.name = f"steered:{label or self.source.stem}{at}{how}@{alpha:g}" + (f":{control}" if control else "")
         self.items: dict[str, list] = {}
         self.paths: dict[str, Path] = {}
-        self.digests: dict[str, str] = {}  # language -> sha256 of the file's bytes
+        self.digests: dict[str, str] = {}  # language -> sha256 of the file's entries (steering_sha256)
         self.seeds: dict[str, int] = {}
 
     def setup(self, model, task, lang, data_dir, seed, run_dir):
         # another model's vector, a missing language file or layer: refused before anything is written
         path, self.items[lang] = load_for_model(model, self.source, lang, self.control, seed, self.layer)
         self.paths[lang] = path.resolve()
-        self.digests[lang] = file_sha256(path)
+        self.digests[lang] = steering_sha256(load_steering(path))  # the file's content, before any control
         self.seeds[lang] = seed
 
     def fingerprint(self, lang):

@@ -86,6 +86,7 @@ class ExperimentConfig:
     lens: list[str] = field(default_factory=list)
     wendler: list[str] = field(default_factory=list)
     pca_layer: int | None = None  # None = skip
+    transfer: list[str] = field(default_factory=list)  # tasks: each language's vector on every run language and English (Fig. 3, Table 4)
     analysis_texts: int = 20
 
     def resolved(self, has_data: bool) -> DataConfig:
@@ -235,6 +236,9 @@ def _check(config: ExperimentConfig, where: str) -> None:
             get_task(name)
         if get_task(data.sweep_task).kind != "choice":
             raise MlsteerError(f"{where}: sweep_task {data.sweep_task!r} generates text; choose layers on a multiple-choice task")
+    for name in config.transfer:
+        if get_task(name).kind != "choice":
+            raise MlsteerError(f"{where}: transfer task {name!r} generates text; transfer matrices are for multiple-choice tasks")
     keys = [learner.key for learner in config.learners]
     if len(set(keys)) != len(keys):
         raise MlsteerError(f"{where}: two learners share the name {max(keys, key=keys.count)!r}; give each a distinct label")

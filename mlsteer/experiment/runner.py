@@ -104,7 +104,8 @@ def run_experiment(
     steps: list[tuple[str, Callable[[Run], None]]] = [("sweep", _sweep), ("evaluate", _evaluate)]
     steps += [(name, step) for name, step, wanted in (
         ("similarity", _similarity, config.similarity), ("lens", _lens, config.lens),
-        ("wendler", _wendler, config.wendler), ("pca", _pca, config.pca_layer is not None)) if wanted]
+        ("wendler", _wendler, config.wendler), ("pca", _pca, config.pca_layer is not None),
+        ("transfer", _transfer, config.transfer)) if wanted]
     seconds: dict[str, float] = {}
     for index, (name, step) in enumerate(steps, start=1):
         console.print(f"[bold cyan][{index}/{len(steps) + 1}] {name}[/bold cyan]")
@@ -156,12 +157,13 @@ def _claim(config: ExperimentConfig, data: DataConfig) -> None:
     write_text_atomic(path, json.dumps(record, indent=1))
 
 
-def _langs_for(task_name: str, wanted: list[str], run: Run) -> list[str]:
+def _langs_for(task_name: str, wanted: list[str], run: Run, instead: str = "left out") -> list[str]:
+    """The languages of ``wanted`` the task has; the others are named with what happens to them."""
     have = set(get_task(task_name).languages)
     chosen = [lang for lang in wanted if lang in have]
     dropped = [lang for lang in wanted if lang not in have]
     if dropped:
-        run.console.print(f"    {task_name} has no {', '.join(dropped)}: left out")
+        run.console.print(f"    {task_name} has no {', '.join(dropped)}: {instead}")
     return chosen
 
 
@@ -187,7 +189,7 @@ def _sweep(run: Run) -> None:
     config, task = run.config, run.data.sweep_task  # a name or a task file
     for learner in config.learners:
         wanted = learner.languages or config.languages
-        langs = _langs_for(task, wanted, run)
+        langs = _langs_for(task, wanted, run, instead="they get the choice shared across the swept languages (below)")
         if not langs:
             raise MlsteerError(f"{task} has none of the languages {wanted}; choose another sweep_task")
         extra = [lang for lang in wanted if lang not in langs]
@@ -306,3 +308,18 @@ def _pca(run: Run) -> None:
     if not _skip(run, out / "pca.json"):
         run_train_test_pca(run.model, langs, out, run.config.pca_layer, run.data.sweep_task, run.data.corpus, run.data_dir,
                            run.config.analysis_texts, run.config.seed, progress=run.progress)
+
+
+def _transfer(run: Run) -> None:
+    """The first learner's chosen vector of each language on every run language and English
+    that the task has: cross-language transfer (Figure 3) and English impact (Table 4)."""
+    from mlsteer.pipeline.transfer import run_transfer
+
+    out = run.out / "analysis" / "transfer"
+    vectors = {lang: VectorChoice(Path(path), ALL_LAYERS, 1.0) for lang, path in _vectors(run, run.config.languages).items()}
+    for name in run.config.transfer:
+        task = get_task(name)
+        targets = _langs_for(name, [*run.config.languages, "en"], run)
+        if not _skip(run, out / f"transfer_{task.name}.json"):
+            run_transfer(run.model, name, vectors, targets, out, limit=run.data.task_limits.get(name, run.config.limit),
+                         data_dir=run.data_dir, seed=run.config.seed, progress=run.progress)
