@@ -141,3 +141,19 @@ def test_similarity_and_lens_commands_write_data_and_offline_figures(tmp_path, t
     assert set(lens["conditions"]) == {"base", "steered (alpha 1)", "SFT"} and len(lens["conditions"]["base"]) == 4
     html = (tmp_path / "run" / "lens_sw.html").read_text()
     assert '<script src="http' not in html and len(html) > 1_000_000  # plotly.js inlined: opens offline
+
+
+def test_eval_refuses_a_changed_vector_in_one_line_and_overwrite_recomputes(tmp_path, tiny_gemma):
+    from tests.test_evaluation import write_xcopa
+
+    data = write_xcopa(tmp_path / "data", n_test=4, n_val=4)
+    path = tmp_path / "v.safetensors"
+    SteeringVector(torch.ones(64), 1, "t", tiny_gemma.fingerprint).save(path)
+    args = ["eval", "--task", "xcopa", "--langs", "sw", "--out", str(tmp_path / "run"), "--data-dir", str(data),
+            "-m", "tiny-gemma3", "--method", f"steered:{path}@1", "--no-controls"]
+    assert runner.invoke(app, args).exit_code == 0
+    SteeringVector(-torch.ones(64), 1, "t", tiny_gemma.fingerprint).save(path)  # same name, other vector
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 2 and "Traceback" not in refused.output, refused.output
+    assert len(refused.output.strip().splitlines()) == 1 and "--overwrite" in refused.output
+    assert runner.invoke(app, [*args, "--overwrite"]).exit_code == 0
