@@ -135,6 +135,7 @@ def test_bad_arguments_fail_before_any_model_loads(tmp_path, no_load):
         (learn + ["--langs", "sw", "--device", "tpu"], "unknown device 'tpu'"),
         (learn + ["--langs", "sw", "--pairs", "0"], "Invalid value for '--pairs'"),
         (learn + ["--langs", "sw", "--layers", "six"], "cannot read layers 'six'"),
+        (learn[:-1] + [str(texts / "v.safetensors"), "--langs", "sw"], str(texts)),  # under a file: unwritable
         (evaluate + ["--langs", "sw", "--task", "squad"], "unknown task 'squad'"),
         (evaluate + ["--langs", "fr"], "xcopa has no 'fr'"),
         (evaluate + ["--langs", "sw", "--method", "fewshot:abc"], "shots must be a positive whole number"),

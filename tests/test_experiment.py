@@ -96,6 +96,22 @@ def _entries(path):
     return [{"layer": item.layer} for item in load_steering(path)]
 
 
+def test_a_run_folder_from_before_a_config_key_existed_resumes(tmp_path):
+    """A config key added since (its default is what ran) does not lock an old run folder."""
+    from mlsteer.experiment.runner import _claim
+
+    config = parse_config({**BASE, "out": str(tmp_path / "run")})
+    _claim(config, config.data)
+    saved = tmp_path / "run" / "config.json"
+    record = json.loads(saved.read_text())
+    for key in ("transfer", "dtype"):
+        record.pop(key)
+    saved.write_text(json.dumps(record))
+    _claim(config, config.data)  # no "differs in: transfer"
+    with pytest.raises(MlsteerError, match="differs in: transfer"):
+        _claim(parse_config({**BASE, "out": str(tmp_path / "run"), "transfer": ["xcopa"]}), config.data)
+
+
 def test_verdict_needs_two_standard_errors():
     assert verdict(Comparison(0.6, 0.05, 0.05, 0.02, 100)) == " ▲"
     assert verdict(Comparison(0.4, 0.05, -0.05, 0.02, 100)) == " ▼"

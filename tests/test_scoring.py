@@ -195,5 +195,5 @@ def test_stop_string_spanning_tokens_is_found_on_the_newest_tokens(tiny_gemma):
 
 
 def test_negative_max_new_tokens_is_an_error(tiny_gemma):
-    with pytest.raises(MlsteerError, match="max_new_tokens must be 0 or more"):
+    with pytest.raises(MlsteerError, match="max_new_tokens must be from 0 to"):
         generate(tiny_gemma, ["The cat"], max_new_tokens=-5)

@@ -60,6 +60,10 @@ def learn(
     check_choice("--method", method, tuple(METHODS))
     check_choice("--pooling", pooling, POOLINGS)
     options = _learner_options(method, solver, paper_settings, lr, epochs, ridge)
+    from mlsteer.io import check_writable
+
+    for path in paths.values():  # a read-only or impossible output fails now, not after training
+        check_writable(path)
     loaded = load(model)
     for lang, path in paths.items():
         results = learn_from_corpus(loaded, method, parse_layers(layers, loaded.n_layers), lang, corpus=corpus,

@@ -12,14 +12,14 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
 from rich.console import Console
 
 from mlsteer import distributed
-from mlsteer.analysis.sweep import shared_cell
+from mlsteer.analysis.sweep import ALL_LAYERS, CONTROLS, layer_name, shared_cell
 from mlsteer.errors import MlsteerError
 from mlsteer.evaluation.methods import parse_method
 from mlsteer.evaluation.runner import evaluate
@@ -33,7 +33,6 @@ from mlsteer.models import load_model
 from mlsteer.models.devices import resolve_device
 from mlsteer.models.wrapper import SteerableModel
 from mlsteer.paths import data_dir as resolve_data_dir
-from mlsteer.analysis.sweep import ALL_LAYERS, CONTROLS, layer_name
 from mlsteer.pipeline.sweep import (
     Application,
     VectorChoice,
@@ -132,6 +131,17 @@ def run_experiment(
     return RunResult(run.out, report.html, summary, seconds)
 
 
+def _defaults(cls) -> dict:
+    """The fields of a config dataclass that have defaults, as JSON would hold them."""
+    values = {}
+    for item in fields(cls):
+        if item.default is not MISSING:
+            values[item.name] = item.default
+        elif item.default_factory is not MISSING:
+            values[item.name] = item.default_factory()
+    return json.loads(json.dumps(values, default=str))
+
+
 def _claim(config: ExperimentConfig, data: DataConfig) -> None:
     """Remember the config in the run folder; refuse a folder made by a different one."""
     record = {**config.to_dict(), "data_in_force": asdict(data)}
@@ -146,7 +156,9 @@ def _claim(config: ExperimentConfig, data: DataConfig) -> None:
         except ValueError as error:  # bad JSON or UTF-8: cut off by a killed write or a full disk
             raise corrupt(path, f"not a run config: {error}", "if the folder was made by this same config, delete "
                           f"{path.name} and rerun (finished steps are kept); otherwise use another --out") from None
-        before.setdefault("dtype", "float32")  # folders made before runs had a dtype ran in fp32
+        for key, default in _defaults(ExperimentConfig).items():  # keys added since: their defaults are what ran
+            if key in record:
+                before.setdefault(key, default)
         defaults = asdict(LearnerConfig("?"))  # learner fields added since: their defaults are what ran
         before["learners"] = [{**defaults, **entry} for entry in before.get("learners", [])]
         changed = sorted(k for k in set(before) | set(record) if before.get(k) != json.loads(json.dumps(record)).get(k))
