@@ -12,6 +12,7 @@ all languages against another's over fewer. Everything is recomputed from the st
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from collections import defaultdict
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mlsteer.evaluation.store import ResultStore
+from mlsteer.io import write_text_atomic
 from mlsteer.languages import TIERS
 
 BASELINE = "basic"
@@ -220,17 +222,18 @@ def export_tables(tables: list[ResultTable], run_dir: str | Path) -> list[Path]:
     with its SE, n and paired Δ beside it) and ``table.json`` in ``run_dir``."""
     run_dir = Path(run_dir)
     md = run_dir / "table.md"
-    md.write_text("\n\n".join(t.markdown() for t in tables) + "\n", encoding="utf-8")
+    write_text_atomic(md, "\n\n".join(t.markdown() for t in tables) + "\n")
     langs = list(dict.fromkeys(lang for t in tables for lang in t.langs))
     aggregates = list(dict.fromkeys(column for t in tables for column in t.aggregates()))
     header = ["model", "task", "method", "label"] + [key for c in langs for key in _csv_keys(c, True)] \
         + [key for c in aggregates for key in _csv_keys(c, False)]
     rows = [_csv_row(t, method) for t in tables for method in t.methods]
-    with (run_dir / "table.csv").open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=header)
-        writer.writeheader()
-        writer.writerows(rows)
-    (run_dir / "table.json").write_text(json.dumps([t.to_dict() for t in tables], indent=1), encoding="utf-8")
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=header)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(run_dir / "table.csv", text.getvalue())
+    write_text_atomic(run_dir / "table.json", json.dumps([t.to_dict() for t in tables], indent=1))
     return [md, run_dir / "table.csv", run_dir / "table.json"]
 
 

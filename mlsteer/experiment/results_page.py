@@ -18,6 +18,7 @@ from mlsteer.analysis.sweep import layer_name
 from mlsteer.errors import MlsteerError
 from mlsteer.evaluation.store import ResultStore
 from mlsteer.experiment.summary import plan_from_store, summary_markdown, verdict
+from mlsteer.io import write_text_atomic
 
 PAPER_CLAIMS = """\
 What the paper reports (Llama-2-7B, Aya-23-8B, Gemma-7B, Qwen1.5-7B and others, 14 languages):
@@ -125,7 +126,7 @@ def write_results_page(run_dir: str | Path, page: str | Path) -> Path:
         lines += [notes.read_text(encoding="utf-8").strip(), ""]
     lines += ["## Figures", ""]
     lines += [f"![{png.stem}](results/{png.name})" for png in pngs]
-    page.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text_atomic(page, "\n".join(lines) + "\n")
     return page
 
 

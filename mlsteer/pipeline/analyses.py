@@ -15,12 +15,13 @@ from mlsteer.activations.lens import logit_lens_topk
 from mlsteer.analysis.lens_languages import language_distribution, script_restricted_detector
 from mlsteer.analysis.similarity import language_distance_matrix, similarity_by_language
 from mlsteer.data.corpora import load_pairs
+from mlsteer.io import write_text_atomic
 from mlsteer.langid import DEFAULT_TOKEN_DETECTOR
 from mlsteer.models.wrapper import SteerableModel
+from mlsteer.pipeline.conditions import conditions
 from mlsteer.plots.io import save_figure
 from mlsteer.plots.lens import language_distribution_figure
 from mlsteer.plots.similarity import distance_matrix_figure, similarity_heatmap
-from mlsteer.pipeline.conditions import conditions
 
 
 def run_similarity(
@@ -38,7 +39,7 @@ def run_similarity(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     name = "similarity_centered" if center else "similarity"
-    (out / f"{name}.json").write_text(json.dumps(result.to_dict(), indent=1))
+    write_text_atomic(out / f"{name}.json", json.dumps(result.to_dict(), indent=1))
     # distances between languages' mean activations at a middle layer, English included; the mean
     # over languages is removed first, else the shared component makes every pair look alike
     middle = layers[len(layers) // 2]
@@ -46,7 +47,7 @@ def run_similarity(
     means |= {lang: target[:, middle].mean(0) for lang, (target, _) in pairs.items()}
     shared = torch.stack(list(means.values())).mean(0)
     names, matrix = language_distance_matrix({lang: mean - shared for lang, mean in means.items()})
-    (out / f"distances_L{middle}.json").write_text(json.dumps({"layer": middle, "langs": names, "distance": matrix.tolist()}, indent=1))
+    write_text_atomic(out / f"distances_L{middle}.json", json.dumps({"layer": middle, "langs": names, "distance": matrix.tolist()}, indent=1))
     save_figure(distance_matrix_figure(names, matrix), out, f"{name}_distances_L{middle}")
     return save_figure(similarity_heatmap(result), out, name)
 
@@ -73,7 +74,7 @@ def run_lens(
                 results[name] = language_distribution(logit_lens_topk(runner, texts, layers, k, progress=progress), shown, detect)
         data = {name: values.tolist() for name, values in results.items()}
         out.mkdir(parents=True, exist_ok=True)
-        (out / f"lens_{lang}.json").write_text(json.dumps({"layers": layers, "langs": shown + ["other"], "k": k, "detector": detector, "conditions": data}, indent=1))
+        write_text_atomic(out / f"lens_{lang}.json", json.dumps({"layers": layers, "langs": shown + ["other"], "k": k, "detector": detector, "conditions": data}, indent=1))
         title = f"Logit lens on {len(texts)} {lang} sentences (top-{k} tokens at the last position)"
         paths.append(save_figure(language_distribution_figure(results, layers, shown, title), out, f"lens_{lang}"))
     return paths

@@ -15,6 +15,7 @@ from mlsteer.data.corpora import load_pairs
 from mlsteer.data.user_corpus import corpus_label
 from mlsteer.errors import EmptyInputError
 from mlsteer.evaluation.tasks import get_task
+from mlsteer.io import write_text_atomic
 from mlsteer.languages import check_languages
 from mlsteer.models.wrapper import SteerableModel
 from mlsteer.plots.distribution import distribution_figure
@@ -51,6 +52,6 @@ def run_train_test_pca(
         "layer": layer, "task": task, "corpus": corpus, "n": n, "seed": seed,
         "langs": {lang: projection.to_dict() for lang, projection in projections.items()},
     }
-    (out / "pca.json").write_text(json.dumps(data, indent=1), encoding="utf-8")
+    write_text_atomic(out / "pca.json", json.dumps(data, indent=1))
     title = f"{label} sentences vs {task} prompts at layer {layer} (PCA of mean-pooled resid_post)"
     return save_figure(distribution_figure(projections, title), out, "pca")

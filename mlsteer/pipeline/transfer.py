@@ -21,6 +21,7 @@ from mlsteer.analysis.transfer import DeltaMatrix, delta_matrix
 from mlsteer.evaluation.methods import Basic
 from mlsteer.evaluation.runner import evaluate
 from mlsteer.evaluation.tasks import get_task
+from mlsteer.io import write_text_atomic
 from mlsteer.models.wrapper import SteerableModel
 from mlsteer.pipeline.sweep import VectorChoice, correctness, learn_layers, steered_methods
 from mlsteer.plots.io import save_figure
@@ -80,6 +81,6 @@ def run_pivot(
 
 
 def _write(matrix: DeltaMatrix, out: Path, name: str, title: str, row_title: str, column_title: str) -> None:
-    (out / f"{name}.json").write_text(json.dumps(matrix.to_dict(), indent=1))
-    (out / f"{name}.md").write_text(f"**{title}**\n\n{matrix.markdown(row_title)}\n", encoding="utf-8")
+    write_text_atomic(out / f"{name}.json", json.dumps(matrix.to_dict(), indent=1))
+    write_text_atomic(out / f"{name}.md", f"**{title}**\n\n{matrix.markdown(row_title)}\n")
     save_figure(delta_heatmap(matrix, title, row_title, column_title), out, name)

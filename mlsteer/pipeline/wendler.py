@@ -21,10 +21,11 @@ from mlsteer.analysis.wendler import (
 )
 from mlsteer.data.words import concept_words
 from mlsteer.errors import EmptyInputError, MlsteerError
+from mlsteer.io import write_text_atomic
 from mlsteer.models.wrapper import SteerableModel
+from mlsteer.pipeline.conditions import conditions
 from mlsteer.plots.io import save_figure
 from mlsteer.plots.wendler import wendler_figure
-from mlsteer.pipeline.conditions import conditions
 
 
 def concept_word_rows() -> list[dict[str, str]]:
@@ -72,7 +73,7 @@ def run_wendler(
             "n_prompts": len(prompts), "n_dropped": dropped, "example_prompt": texts[0],
             "conditions": {name: result.to_dict() for name, result in results.items()},
         }
-        (out / f"wendler_{lang}.json").write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
+        write_text_atomic(out / f"wendler_{lang}.json", json.dumps(data, indent=1, ensure_ascii=False))
         title = f"Latent English (Wendler et al.): {len(prompts)} {source} -> {lang} word translations"
         paths.append(save_figure(wendler_figure(results, lang, title), out, f"wendler_{lang}"))
     return paths

@@ -14,6 +14,8 @@ from pathlib import Path
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from mlsteer.io import write_text_atomic
+
 FIGURES = "figures"
 
 
@@ -21,7 +23,7 @@ def save_figure(figure: go.Figure, run_dir: str | os.PathLike, name: str) -> Pat
     """Write ``{name}.html`` and ``figures/{name}.json`` under ``run_dir``; returns the HTML path."""
     run_dir = Path(run_dir)
     (run_dir / FIGURES).mkdir(parents=True, exist_ok=True)
-    (run_dir / FIGURES / f"{name}.json").write_text(figure.to_json(), encoding="utf-8")
+    write_text_atomic(run_dir / FIGURES / f"{name}.json", figure.to_json())
     html = run_dir / f"{name}.html"
     figure.write_html(str(html), include_plotlyjs=True, full_html=True)
     return html

@@ -23,6 +23,7 @@ from transformers import PreTrainedModel
 from mlsteer.data.pairs import ParallelPairs
 from mlsteer.data.preferences import PARALLEL_TEMPLATE
 from mlsteer.errors import EmptyInputError
+from mlsteer.io import write_text_atomic
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,8 @@ def finetune(
     output_dir = Path(output_dir)
     hf_model.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)
-    (output_dir / "mlsteer-sft.json").write_text(
+    write_text_atomic(
+        output_dir / "mlsteer-sft.json",
         json.dumps({"config": asdict(config), "lang": pairs.lang, "pairs": len(pairs), "losses": losses}, indent=1)
     )
     return output_dir
