@@ -45,9 +45,9 @@ from mlsteer.evaluation.translation import (
 )
 from mlsteer.languages import get_language
 from mlsteer.models.wrapper import SteerableModel
-from mlsteer.steering import load_steering, steer
+from mlsteer.steering import steer
 from mlsteer.steering.hooks import SCALES
-from mlsteer.steering.sources import CONTROLS, load_for_model
+from mlsteer.steering.sources import CONTROLS, checked_entries, with_control
 
 
 class Method(ABC):
@@ -256,9 +256,10 @@ class Steered(Method):
 
     def setup(self, model, task, lang, data_dir, seed, run_dir):
         # another model's vector, a missing language file or layer: refused before anything is written
-        path, self.items[lang] = load_for_model(model, self.source, lang, self.control, seed, self.layer)
+        path, stored = checked_entries(model, self.source, lang, self.layer)
+        self.items[lang] = with_control(stored, self.control, seed)
         self.paths[lang] = path.resolve()
-        self.digests[lang] = steering_sha256(load_steering(path))  # the file's content, before any control
+        self.digests[lang] = steering_sha256(stored)  # the entries as stored, before any control
         self.seeds[lang] = seed
 
     def fingerprint(self, lang):

@@ -182,14 +182,13 @@ def _run_batch(model: SteerableModel, task: Task, batch: list[Unit], batch_size:
     method and language activate it for all)."""
     first_lang, first_method, _ = batch[0]
     answering = first_method.model_for(model)
-    queries: dict[int, Query] = {}
     cells: dict[tuple[str, Method], list[int]] = {}
     for index, (lang, method, _) in enumerate(batch):
         cells.setdefault((lang, method), []).append(index)
+    ordered: list[Query] = [None] * len(batch)  # type: ignore[list-item]  # every slot is filled below
     for (lang, method), indices in cells.items():
         for index, query in zip(indices, method.queries(answering, task, [batch[i][2] for i in indices]), strict=True):
-            queries[index] = query
-    ordered = [queries[i] for i in range(len(batch))]
+            ordered[index] = query
     rows = []
     with first_method.active(answering, first_lang):
         if task.kind == "choice":

@@ -41,19 +41,33 @@ def load_for_model(
     scoring), restricted to ``layer`` if given, and as ``control``: ``""`` the vectors themselves,
     ``negated`` pointing the other way, ``random`` random directions of the same norms (entry i
     seeded ``seed + i``)."""
-    if control not in CONTROLS:
-        raise MlsteerError(f"unknown control {control!r}; use negated or random (or none)")
+    path, items = checked_entries(model, source, lang, layer)
+    return path, with_control(items, control, seed)
+
+
+def checked_entries(
+    model: SteerableModel, source: str | os.PathLike, lang: str | None = None, layer: int | None = None,
+) -> tuple[Path, list[Steering]]:
+    """The file used for ``lang`` and its entries as stored (only ``layer``'s if given), checked
+    to fit ``model``."""
     path = vector_path(source, lang)
     items = load_steering(path)
     if layer is not None:  # one entry of a multi-layer file (layer sweeps)
+        have = ", ".join(str(item.layer) for item in items)
         items = [item for item in items if item.layer == layer]
         if not items:
-            have = ", ".join(str(item.layer) for item in load_steering(path))
             raise MlsteerError(f"{path} has no entry for layer {layer}; it has layers {have}")
     for item in items:
         item.check_compatible(model)  # another model's vector: refused before anything runs
-    if control == "negated":
-        items = [item.negated() for item in items]
-    elif control == "random":
-        items = [item.random_like(seed + index) for index, item in enumerate(items)]
     return path, items
+
+
+def with_control(items: list[Steering], control: str = "", seed: int = 0) -> list[Steering]:
+    """``items`` themselves, negated, or random directions of the same size (entry i seeded ``seed + i``)."""
+    if control not in CONTROLS:
+        raise MlsteerError(f"unknown control {control!r}; use negated or random (or none)")
+    if control == "negated":
+        return [item.negated() for item in items]
+    if control == "random":
+        return [item.random_like(seed + index) for index, item in enumerate(items)]
+    return items
