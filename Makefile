@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install demo test test-fast bench docs results clean
+.PHONY: install lint demo test test-fast bench docs results clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,11 @@ install: $(STAMP)
 demo: install  ## the main job on built-in data: vectors, layer sweep, baselines, analyses, report -> runs/demo
 	$(BIN)/mlsteer run demo
 
-test: install  ## unit tests (tiny models), integration tests (embedded Gemma) and the notebooks (nbmake)
+lint: install  ## formatting and lint (ruff, pinned); part of `make test`
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+test: lint  ## lint, unit tests (tiny models), integration tests (embedded Gemma) and the notebooks (nbmake)
 	$(BIN)/python -m pytest -q --durations=10 --nbmake --nbmake-timeout=900 tests notebooks
 
 test-fast: install  ## unit tests only

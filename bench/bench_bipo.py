@@ -396,9 +396,7 @@ def main() -> int:
     parser.add_argument(
         "--warmup", type=int, default=3, help="untimed steps per variant first (default 3)"
     )
-    parser.add_argument(
-        "--data-dir", default=default_data_dir(), help="folder holding tatoeba/"
-    )
+    parser.add_argument("--data-dir", default=default_data_dir(), help="folder holding tatoeba/")
     parser.add_argument("--lang", default="sw")
     parser.add_argument(
         "--triples",

@@ -74,8 +74,17 @@ FORWARD_ULPS = 1024  # tests/tolerances.py FORWARD: a whole forward in another k
 BASELINE = "raw HF"
 PEERS = ("mlsteer", BASELINE, "steering-vectors", "nnsight")
 WORKLOADS = ("forward", "generation", "caching")
-PACKAGES = {"mlsteer": "mlsteer", BASELINE: "transformers", "steering-vectors": "steering-vectors", "nnsight": "nnsight"}
-TARGETS = {"forward": 1.05, "generation": 1.05, "caching": 1.0}  # mlsteer / fastest other peer, at most
+PACKAGES = {
+    "mlsteer": "mlsteer",
+    BASELINE: "transformers",
+    "steering-vectors": "steering-vectors",
+    "nnsight": "nnsight",
+}
+TARGETS = {
+    "forward": 1.05,
+    "generation": 1.05,
+    "caching": 1.0,
+}  # mlsteer / fastest other peer, at most
 
 
 @dataclass(frozen=True)
@@ -124,16 +133,22 @@ def learn_vector(model: SteerableModel, n_pairs: int) -> SteeringVector:
     """Mean difference English - Spanish at LAYER over ``n_pairs`` builtin pairs (source: the
     target language, as mlsteer's learners take it): a realistic direction and norm."""
     pairs = builtin_pairs("es").subset(list(range(n_pairs)))
-    spanish, english = (cache_activations(model, list(side), LAYER, pooling="mean", progress=False)[:, 0]
-                        for side in (pairs.target, pairs.english))
-    return learn_mean_difference(spanish, english, layer=LAYER, model_fingerprint=model.fingerprint).steering
+    spanish, english = (
+        cache_activations(model, list(side), LAYER, pooling="mean", progress=False)[:, 0]
+        for side in (pairs.target, pairs.english)
+    )
+    return learn_mean_difference(
+        spanish, english, layer=LAYER, model_fingerprint=model.fingerprint
+    ).steering
 
 
 def make_inputs(model: SteerableModel, sizes: Sizes) -> Inputs:
     """Texts tokenized once the way mlsteer does (right padding, BOS first)."""
     texts = list(TEXTS[: sizes.texts])
     batch = encode_batch(model, texts)
-    prompts = [text.split(",")[0] for text in texts[: sizes.prompts]]  # prompts of unequal length: padding matters
+    prompts = [
+        text.split(",")[0] for text in texts[: sizes.prompts]
+    ]  # prompts of unequal length: padding matters
     return Inputs(texts, batch.input_ids, batch.attention_mask, prompts, sizes.new_tokens)
 
 
@@ -168,10 +183,14 @@ def mlsteer_workloads(model: SteerableModel, vector: SteeringVector, inputs: Inp
 
     def generation() -> Tensor:
         with steer(model, vector, include_bos=True):
-            return generate(model, inputs.prompts, max_new_tokens=inputs.new_tokens, stop_at_eos=False).tokens
+            return generate(
+                model, inputs.prompts, max_new_tokens=inputs.new_tokens, stop_at_eos=False
+            ).tokens
 
     def caching() -> Tensor:
-        return cache_activations(model, inputs.texts, LAYER, pooling="mean", batch_size=len(inputs.texts), progress=False)[:, 0]
+        return cache_activations(
+            model, inputs.texts, LAYER, pooling="mean", batch_size=len(inputs.texts), progress=False
+        )[:, 0]
 
     return Workloads(forward, generation, caching)
 
@@ -229,7 +248,9 @@ def steering_vectors_workloads(hf_model, tokenizer, vector: Tensor, inputs: Inpu
             return new_tokens(hf_model, tokenizer, inputs)
 
     def record(encoded: dict) -> Tensor:
-        with record_activations(hf_model, "decoder_block", layer_nums=[LAYER], clone_activations=False) as records:
+        with record_activations(
+            hf_model, "decoder_block", layer_nums=[LAYER], clone_activations=False
+        ) as records:
             hf_model(**encoded)
         return records[LAYER][0]
 
@@ -264,22 +285,39 @@ def nnsight_workloads(hf_model, tokenizer, vector: Tensor, inputs: Inputs) -> Wo
             tracer.stop()
         return hidden
 
-    return Workloads(forward, generation, lambda: pooled_tokenized(tokenizer, inputs.texts, run_to_layer))
+    return Workloads(
+        forward, generation, lambda: pooled_tokenized(tokenizer, inputs.texts, run_to_layer)
+    )
 
 
-def build_peers(model: SteerableModel, vector: SteeringVector, inputs: Inputs, seed: int) -> dict[str, Workloads]:
+def build_peers(
+    model: SteerableModel, vector: SteeringVector, inputs: Inputs, seed: int
+) -> dict[str, Workloads]:
     """Every implementation that imports; a missing peer is reported and left out."""
     hf_model, tokenizer = plain_hf(seed)
     delta = vector.vector.to(hf_model.dtype)
-    peers = {"mlsteer": mlsteer_workloads(model, vector, inputs), BASELINE: raw_hf_workloads(hf_model, tokenizer, delta, inputs)}
-    for name, make, own_copy in (("steering-vectors", steering_vectors_workloads, False), ("nnsight", nnsight_workloads, True)):
+    peers = {
+        "mlsteer": mlsteer_workloads(model, vector, inputs),
+        BASELINE: raw_hf_workloads(hf_model, tokenizer, delta, inputs),
+    }
+    for name, make, own_copy in (
+        ("steering-vectors", steering_vectors_workloads, False),
+        ("nnsight", nnsight_workloads, True),
+    ):
         try:
             # nnsight gets a model of its own, so its instrumentation cannot touch the others' timings
-            peers[name] = make(*(plain_hf(seed) if own_copy else (hf_model, tokenizer)), delta, inputs)
+            peers[name] = make(
+                *(plain_hf(seed) if own_copy else (hf_model, tokenizer)), delta, inputs
+            )
         except ImportError as error:
-            print(f"{name} left out: {error} (pip install -e '.[bench]'; see the Makefile's bench target)", file=sys.stderr)
-        except Exception as error:  # noqa: BLE001 -- installed, but it cannot wrap this model on these versions
-            print(f"{name} left out: it fails here ({type(error).__name__}: {error})", file=sys.stderr)
+            print(
+                f"{name} left out: {error} (pip install -e '.[bench]'; see the Makefile's bench target)",
+                file=sys.stderr,
+            )
+        except Exception as error:
+            print(
+                f"{name} left out: it fails here ({type(error).__name__}: {error})", file=sys.stderr
+            )
     return peers
 
 
@@ -293,10 +331,14 @@ def check_agreement(peers: dict[str, Workloads]) -> dict[str, dict[str, float]]:
     for name, workloads in list(peers.items()):
         try:
             outputs = {workload: getattr(workloads, workload)().cpu() for workload in WORKLOADS}
-        except Exception as error:  # a peer broken by this torch/transformers: say so, time the rest
+        except (
+            Exception
+        ) as error:  # a peer broken by this torch/transformers: say so, time the rest
             if name in ("mlsteer", BASELINE):
                 raise
-            print(f"{name} left out: it fails here ({type(error).__name__}: {error})", file=sys.stderr)
+            print(
+                f"{name} left out: it fails here ({type(error).__name__}: {error})", file=sys.stderr
+            )
             del peers[name]
             continue
         found[name] = {}
@@ -304,8 +346,10 @@ def check_agreement(peers: dict[str, Workloads]) -> dict[str, dict[str, float]]:
             want = reference[workload].cpu()
             problem = disagreement(got, want)
             if problem:
-                raise SystemExit(f"{name} and {BASELINE} disagree on the {workload} workload: {problem}; "
-                                 "timings would compare different computations, so none are taken")
+                raise SystemExit(
+                    f"{name} and {BASELINE} disagree on the {workload} workload: {problem}; "
+                    "timings would compare different computations, so none are taken"
+                )
             found[name][workload] = float((got.float() - want.float()).abs().max())
     return found
 
@@ -323,20 +367,28 @@ def disagreement(got: Tensor, want: Tensor) -> str:
     return f"max |difference| {worst:.3g} > bound {bound:.3g}" if not worst <= bound else ""
 
 
-def time_workloads(peers: dict[str, Workloads], sizes: Sizes, args: argparse.Namespace, started: float) -> dict[str, dict]:
+def time_workloads(
+    peers: dict[str, Workloads], sizes: Sizes, args: argparse.Namespace, started: float
+) -> dict[str, dict]:
     """Per workload: median seconds of each peer over quiet repeats, and its ratio to raw HF;
     the workloads share what is left of ``args.max_seconds`` (counted from ``started``)."""
     waiter = Waiter(budget=args.max_wait, threshold=args.quiet_below)
     results: dict[str, dict] = {}
     for index, workload in enumerate(WORKLOADS):
-        repeats = sizes.repeats if workload != "generation" else max(min(sizes.repeats, 3), sizes.repeats // 3)
+        repeats = (
+            sizes.repeats
+            if workload != "generation"
+            else max(min(sizes.repeats, 3), sizes.repeats // 3)
+        )
         variants = {name: timed(getattr(workloads, workload)) for name, workloads in peers.items()}
         budget = (args.max_seconds - (time.time() - started)) / (len(WORKLOADS) - index)
         samples = interleaved(variants, repeats, sizes.warmup, workload, waiter, budget)
         quiet = quiet_repeats(samples, args.quiet_below) or list(range(len(samples[BASELINE])))
         results[workload] = {
-            name: {"median_s": median([samples[name][i].seconds for i in quiet]),
-                   "ratio_to_raw_hf": asdict(Ratio.of(samples, name, BASELINE, quiet, args.seed))}
+            name: {
+                "median_s": median([samples[name][i].seconds for i in quiet]),
+                "ratio_to_raw_hf": asdict(Ratio.of(samples, name, BASELINE, quiet, args.seed)),
+            }
             for name in peers
         }
         results[workload]["_repeats"] = {"taken": len(samples[BASELINE]), "quiet": len(quiet)}
@@ -347,10 +399,19 @@ def verdicts(results: dict[str, dict]) -> dict[str, dict]:
     """mlsteer / the fastest other peer per workload, against the issue's targets."""
     out = {}
     for workload, bound in TARGETS.items():
-        others = {name: v["median_s"] for name, v in results[workload].items() if name not in ("mlsteer", "_repeats")}
+        others = {
+            name: v["median_s"]
+            for name, v in results[workload].items()
+            if name not in ("mlsteer", "_repeats")
+        }
         fastest = min(others, key=others.get)
         ratio = results[workload]["mlsteer"]["median_s"] / others[fastest]
-        out[workload] = {"fastest_peer": fastest, "mlsteer_over_fastest": ratio, "target": bound, "met": ratio <= bound}
+        out[workload] = {
+            "fastest_peer": fastest,
+            "mlsteer_over_fastest": ratio,
+            "target": bound,
+            "met": ratio <= bound,
+        }
     return out
 
 
@@ -363,34 +424,61 @@ def table(results: dict[str, dict], targets: dict[str, dict]) -> str:
         cells = []
         for name in peers:
             entry = results[workload][name]
-            cells.append(f"{entry['median_s'] * 1e3:.1f} ms ({Ratio(**entry['ratio_to_raw_hf']).text(2)})")
+            cells.append(
+                f"{entry['median_s'] * 1e3:.1f} ms ({Ratio(**entry['ratio_to_raw_hf']).text(2)})"
+            )
         goal = targets[workload]
         verdict = f"{goal['mlsteer_over_fastest']:.2f}x {goal['fastest_peer']} (≤ {goal['target']:.2f}: {'met' if goal['met'] else 'NOT met'})"
         repeats = results[workload]["_repeats"]
         rows.append((workload, *cells, verdict, f"{repeats['quiet']}/{repeats['taken']}"))
-    return markdown_table(("workload", *peers, "mlsteer / fastest peer (target)", "quiet/taken repeats"), rows)
+    return markdown_table(
+        ("workload", *peers, "mlsteer / fastest peer (target)", "quiet/taken repeats"), rows
+    )
 
 
 def machine(sizes: Sizes, small: bool) -> dict:
     """Where and with what the numbers were taken."""
     return {
-        "cpu": cpu_model(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "cpu": cpu_model(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
         "versions": {name: package_version(package) for name, package in PACKAGES.items()},
-        "transformer_lens": package_version("transformer-lens"), "sizes": asdict(sizes), "small": small,
-        "when": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "load_before": os.getloadavg()[0],
+        "transformer_lens": package_version("transformer-lens"),
+        "sizes": asdict(sizes),
+        "small": small,
+        "when": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "load_before": os.getloadavg()[0],
     }
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--small", action="store_true", help="tiny sizes and one repeat: a smoke test, untimed against targets")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads (default: torch's)")
-    parser.add_argument("--json", default=None,
-                        help="JSON results file (default bench/results/bench_peers.json, none with --small; '' = none)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--small",
+        action="store_true",
+        help="tiny sizes and one repeat: a smoke test, untimed against targets",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=torch.get_num_threads(),
+        help="torch threads (default: torch's)",
+    )
+    parser.add_argument(
+        "--json",
+        default=None,
+        help="JSON results file (default bench/results/bench_peers.json, none with --small; '' = none)",
+    )
     add_run_args(parser, SECTION, max_seconds=420.0)
     args = parser.parse_args(argv)
     if args.json is None:
-        args.json = "" if args.small else str(Path(__file__).resolve().parent / "results" / "bench_peers.json")
+        args.json = (
+            ""
+            if args.small
+            else str(Path(__file__).resolve().parent / "results" / "bench_peers.json")
+        )
     return args
 
 
@@ -405,16 +493,27 @@ def main(argv: list[str] | None = None) -> int:
         inputs = make_inputs(model, sizes)
         peers = build_peers(model, vector, inputs, args.seed)
         differences = check_agreement(peers)
-        print(f"agreement: logits, pooled activations and {inputs.new_tokens} generated tokens match {BASELINE} for "
-              + ", ".join(peers), flush=True)
+        print(
+            f"agreement: logits, pooled activations and {inputs.new_tokens} generated tokens match {BASELINE} for "
+            + ", ".join(peers),
+            flush=True,
+        )
         results = time_workloads(peers, sizes, args, time.time())
     targets = verdicts(results)
-    record = {"machine": machine(sizes, args.small), "vector_norm": vector.norm, "layer": LAYER,
-              "max_abs_difference_to_raw_hf": differences, "results": results, "targets": targets}
+    record = {
+        "machine": machine(sizes, args.small),
+        "vector_norm": vector.norm,
+        "layer": LAYER,
+        "max_abs_difference_to_raw_hf": differences,
+        "results": results,
+        "targets": targets,
+    }
     meta = record["machine"]
-    heading = (f"{meta['cpu']}, {meta['threads']} threads, torch {meta['torch']}; "
-               + ", ".join(f"{name} {version}" for name, version in meta["versions"].items())
-               + (" — smoke test (--small), ratios indicative only" if args.small else ""))
+    heading = (
+        f"{meta['cpu']}, {meta['threads']} threads, torch {meta['torch']}; "
+        + ", ".join(f"{name} {version}" for name, version in meta["versions"].items())
+        + (" — smoke test (--small), ratios indicative only" if args.small else "")
+    )
     text = f"{SECTION}\n\nWritten by `bench/bench_peers.py` ({meta['when']}). {heading}.\n\n{table(results, targets)}\n"
     print("\n" + text)
     if args.json:

@@ -32,12 +32,20 @@ DEFAULT_OUT = Path(__file__).parent / "results" / "harness_agreement.json"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--limit", type=int, default=100, help="Test items per language (a seeded sample).")
+    parser.add_argument(
+        "--limit", type=int, default=100, help="Test items per language (a seeded sample)."
+    )
     parser.add_argument("--langs", default="sw,zh,it", help="XCOPA languages, comma-separated.")
-    parser.add_argument("--data-dir", default=os.environ.get("MLSTEER_DATA") or str(Path(__file__).parents[2] / "shared" / "data"))
+    parser.add_argument(
+        "--data-dir",
+        default=os.environ.get("MLSTEER_DATA")
+        or str(Path(__file__).parents[2] / "shared" / "data"),
+    )
     parser.add_argument("--model", default="gemma-3-270m")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=str(DEFAULT_OUT), help="JSON file to write ('' to only print).")
+    parser.add_argument(
+        "--out", default=str(DEFAULT_OUT), help="JSON file to write ('' to only print)."
+    )
     args = parser.parse_args()
     langs = [code.strip() for code in args.langs.split(",") if code.strip()]
 
@@ -49,13 +57,18 @@ def main() -> None:
     for lang in langs:
         report["languages"][lang] = compare(model, lang, args.limit, args.seed, Path(args.data_dir))
         row = report["languages"][lang]
-        print(f"{lang}: agreement {row['agreement']:.3f} ({row['agree']}/{row['items']}; "
-              f"{row['agree_same_prompt']}/{row['same_prompt']} where the prompts are equal), "
-              f"acc mlsteer {row['acc_mlsteer']:.3f} harness {row['acc_harness']:.3f}", flush=True)
+        print(
+            f"{lang}: agreement {row['agreement']:.3f} ({row['agree']}/{row['items']}; "
+            f"{row['agree_same_prompt']}/{row['same_prompt']} where the prompts are equal), "
+            f"acc mlsteer {row['acc_mlsteer']:.3f} harness {row['acc_harness']:.3f}",
+            flush=True,
+        )
     report["seconds"] = round(time.perf_counter() - started, 1)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        Path(args.out).write_text(
+            json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
         print(f"wrote {args.out}")
 
 
@@ -72,22 +85,47 @@ def compare(model, lang: str, limit: int, seed: int, data_dir: Path) -> dict:
     task = get_task("xcopa")
     examples = task.load(lang, limit=limit, seed=seed, data_dir=data_dir)
     with tempfile.TemporaryDirectory() as run_dir:
-        store = evaluate(model, task, [lang], [Basic()], run_dir, limit=limit, data_dir=data_dir, seed=seed,
-                         progress=False)
-        ours = {row.item_id: (int(row.prediction), row.correct)
-                for row in store.rows(model=model.name, task=task.name, lang=lang, method="basic")}
+        store = evaluate(
+            model,
+            task,
+            [lang],
+            [Basic()],
+            run_dir,
+            limit=limit,
+            data_dir=data_dir,
+            seed=seed,
+            progress=False,
+        )
+        ours = {
+            row.item_id: (int(row.prediction), row.correct)
+            for row in store.rows(model=model.name, task=task.name, lang=lang, method="basic")
+        }
         store.close()
-    rows = [json.loads(line) for line in (data_dir / "xcopa" / lang / f"test.{lang}.jsonl").read_text("utf-8").splitlines()
-            if line.strip()]
+    rows = [
+        json.loads(line)
+        for line in (data_dir / "xcopa" / lang / f"test.{lang}.jsonl")
+        .read_text("utf-8")
+        .splitlines()
+        if line.strip()
+    ]
     position = {f"test-{row['idx']}": number for number, row in enumerate(rows)}
     name = f"xcopa_local_{lang}"
     manager = TaskManager(include_path=str(task_folder(data_dir)), include_defaults=False)
-    result = lm_eval.simple_evaluate(model=MlsteerLM(model), tasks=[name], task_manager=manager, bootstrap_iters=0,
-                                     samples={name: sorted(position[e.id] for e in examples)}, log_samples=True)
+    result = lm_eval.simple_evaluate(
+        model=MlsteerLM(model),
+        tasks=[name],
+        task_manager=manager,
+        bootstrap_iters=0,
+        samples={name: sorted(position[e.id] for e in examples)},
+        log_samples=True,
+    )
     theirs = {}
     for sample in result["samples"][name]:
         scores = [resp[0] for resp in sample["filtered_resps"]]
-        theirs[f"test-{sample['doc']['idx']}"] = (max(range(len(scores)), key=scores.__getitem__), sample["acc"] == 1.0)
+        theirs[f"test-{sample['doc']['idx']}"] = (
+            max(range(len(scores)), key=scores.__getitem__),
+            sample["acc"] == 1.0,
+        )
     same_prompt = {e.id for e in examples if _same_prompt(task, e, rows[position[e.id]])}
     agree = [e.id for e in examples if ours[e.id][0] == theirs[e.id][0]]
     return {
@@ -98,7 +136,7 @@ def compare(model, lang: str, limit: int, seed: int, data_dir: Path) -> dict:
         "agree_same_prompt": len(same_prompt.intersection(agree)),
         "acc_mlsteer": sum(ours[e.id][1] for e in examples) / len(examples),
         "acc_harness": sum(theirs[e.id][1] for e in examples) / len(examples),
-        "disagreeing_items": sorted(set(e.id for e in examples) - set(agree)),
+        "disagreeing_items": sorted({e.id for e in examples} - set(agree)),
     }
 
 

@@ -31,11 +31,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchkit import cpu_model, markdown_table, package_version, update_benchmarks_md  # noqa: E402
+from benchkit import cpu_model, markdown_table, package_version, update_benchmarks_md
 
-from mlsteer.data.words import concept_words  # noqa: E402
-from mlsteer.langid import DEFAULT_TOKEN_DETECTOR, TOKEN_DETECTORS, get_detector  # noqa: E402
-from mlsteer.languages import LANGUAGES  # noqa: E402
+from mlsteer.data.words import concept_words
+from mlsteer.langid import DEFAULT_TOKEN_DETECTOR, TOKEN_DETECTORS, get_detector
+from mlsteer.languages import LANGUAGES
 
 LATIN = ("en", "es", "fr", "de", "it", "pt", "id", "tr", "vi", "sw")
 SECTION = "## Token language ID"
@@ -81,7 +81,9 @@ def lingua_low(candidates: Sequence[str]) -> Callable[[str], str | None]:
     return detect
 
 
-def measure(build: Callable[[], Callable[[str], str | None]], words: list[tuple[str, str]], repeats: int) -> dict:
+def measure(
+    build: Callable[[], Callable[[str], str | None]], words: list[tuple[str, str]], repeats: int
+) -> dict:
     start = time.perf_counter()
     detect = build()
     guesses = [detect(word) for word, _ in words]  # warm-up: loads models
@@ -95,7 +97,7 @@ def measure(build: Callable[[], Callable[[str], str | None]], words: list[tuple[
             raise RuntimeError("detector is not deterministic: two passes gave different answers")
     per_lang: dict[str, list[int]] = {}
     confusions: Counter = Counter()
-    for (word, lang), guess in zip(words, guesses):
+    for (_word, lang), guess in zip(words, guesses):
         hits = per_lang.setdefault(lang, [0, 0])
         hits[0] += guess == lang
         hits[1] += 1
@@ -107,17 +109,24 @@ def measure(build: Callable[[], Callable[[str], str | None]], words: list[tuple[
         "correct": correct,
         "n": len(words),
         "none": sum(g is None for g in guesses),
-        "per_language": {lang: {"accuracy": h[0] / h[1], "correct": h[0], "n": h[1]} for lang, h in per_lang.items()},
+        "per_language": {
+            lang: {"accuracy": h[0] / h[1], "correct": h[0], "n": h[1]}
+            for lang, h in per_lang.items()
+        },
         "seconds_per_word": statistics.median(passes),
         "seconds_build_and_first_pass": first,
         "top_confusions": confusions.most_common(8),
-        "errors": [(w, l, g) for (w, l), g in zip(words, guesses) if g != l],
+        "errors": [(w, lang, g) for (w, lang), g in zip(words, guesses) if g != lang],
     }
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=3, help="timed passes over the words (default 3)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="timed passes over the words (default 3)"
+    )
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "token_langid.json"))
     parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"), help="'' to only print")
     args = parser.parse_args()
@@ -130,20 +139,34 @@ def main() -> int:
     for name in TOKEN_DETECTORS:
         runs[name] = {}
         for setting, candidates in settings.items():
-            runs[name][setting] = measure(lambda: get_detector(name, candidates), words, args.repeats)
+            runs[name][setting] = measure(
+                lambda: get_detector(name, candidates),  # noqa: B023  # runs in this iteration
+                words,
+                args.repeats,
+            )
             print(f"{name:10s} {setting:5s} {runs[name][setting]['accuracy']:.3f}", file=sys.stderr)
     extras = {
-        "langdetect, detect_langs filtered": {s: measure(lambda: langdetect_filtered(c), words, args.repeats) for s, c in settings.items()},
-        "lingua, low-accuracy mode": {s: measure(lambda: lingua_low(c), words, args.repeats) for s, c in settings.items()},
-        "langdetect, no candidates (its 55 languages)": {"none": measure(lambda: get_detector("langdetect"), words, args.repeats)},
+        "langdetect, detect_langs filtered": {
+            s: measure(lambda c=c: langdetect_filtered(c), words, args.repeats)
+            for s, c in settings.items()
+        },
+        "lingua, low-accuracy mode": {
+            s: measure(lambda c=c: lingua_low(c), words, args.repeats) for s, c in settings.items()
+        },
+        "langdetect, no candidates (its 55 languages)": {
+            "none": measure(lambda: get_detector("langdetect"), words, args.repeats)
+        },
     }
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     elapsed = time.perf_counter() - began
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
 
     counts = Counter(lang for _, lang in words)
     header = ("Detector", "Candidates") + LATIN + ("Overall", "Time / word", "Build + first pass")
-    label = {"all": f"all {len(LANGUAGES)} mlsteer", "latin": "10 Latin-script"}  # neither detector knows ht, qu
+    label = {
+        "all": f"all {len(LANGUAGES)} mlsteer",
+        "latin": "10 Latin-script",
+    }  # neither detector knows ht, qu
     rows = []
     for name in TOKEN_DETECTORS:
         for setting in settings:
@@ -151,7 +174,11 @@ def main() -> int:
             rows.append(
                 (f"**{name}**" if name == DEFAULT_TOKEN_DETECTOR else name, label[setting])
                 + tuple(f"{r['per_language'][lang]['accuracy'] * 100:.0f}" for lang in LATIN)
-                + (f"**{r['accuracy'] * 100:.1f}%**", f"{r['seconds_per_word'] * 1e3:.2f} ms", f"{r['seconds_build_and_first_pass']:.1f} s")
+                + (
+                    f"**{r['accuracy'] * 100:.1f}%**",
+                    f"{r['seconds_per_word'] * 1e3:.2f} ms",
+                    f"{r['seconds_build_and_first_pass']:.1f} s",
+                )
             )
     extra_rows = []
     for name, by_setting in extras.items():
@@ -159,10 +186,15 @@ def main() -> int:
             extra_rows.append(
                 (name, label.get(setting, "none"))
                 + tuple(f"{r['per_language'][lang]['accuracy'] * 100:.0f}" for lang in LATIN)
-                + (f"{r['accuracy'] * 100:.1f}%", f"{r['seconds_per_word'] * 1e3:.2f} ms", f"{r['seconds_build_and_first_pass']:.1f} s")
+                + (
+                    f"{r['accuracy'] * 100:.1f}%",
+                    f"{r['seconds_per_word'] * 1e3:.2f} ms",
+                    f"{r['seconds_build_and_first_pass']:.1f} s",
+                )
             )
     confusions = "; ".join(
-        f"{name} ({label[s]}): " + ", ".join(f"{k} {v}" for k, v in runs[name][s]["top_confusions"][:5])
+        f"{name} ({label[s]}): "
+        + ", ".join(f"{k} {v}" for k, v in runs[name][s]["top_confusions"][:5])
         for name in TOKEN_DETECTORS
         for s in ("latin",)
     )
@@ -184,7 +216,7 @@ def main() -> int:
             "(`None` counts as wrong); time per word = median of the timed passes after a warm-up pass; "
             "build + first pass includes loading the language models (lingua keeps loaded models for later detectors, so the first lingua row pays for them). Bold: `DEFAULT_TOKEN_DETECTOR`.",
             "",
-            "Accuracy (%) per language (\"all 23 mlsteer\": both detectors know 21 of them, not ht and qu):",
+            'Accuracy (%) per language ("all 23 mlsteer": both detectors know 21 of them, not ht and qu):',
             "",
             table,
             "",

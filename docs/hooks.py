@@ -32,11 +32,25 @@ section has worked examples, and the [gallery](gallery/index.md) shows what the 
 
 def cli_reference() -> str:
     """The typer app's markdown reference (the documented ``typer ... utils docs`` command)."""
-    command = [sys.executable, "-m", "typer", "mlsteer.cli.app", "utils", "docs", "--name", "mlsteer",
-               "--title", "Command line reference"]
-    done = subprocess.run(command, check=False, capture_output=True, text=True, encoding="utf-8", cwd=ROOT)
+    command = [
+        sys.executable,
+        "-m",
+        "typer",
+        "mlsteer.cli.app",
+        "utils",
+        "docs",
+        "--name",
+        "mlsteer",
+        "--title",
+        "Command line reference",
+    ]
+    done = subprocess.run(
+        command, check=False, capture_output=True, text=True, encoding="utf-8", cwd=ROOT
+    )
     if done.returncode != 0 or not done.stdout.strip():
-        raise PluginError(f"could not generate the CLI reference ({' '.join(command[1:])}):\n{done.stderr[-2000:]}")
+        raise PluginError(
+            f"could not generate the CLI reference ({' '.join(command[1:])}):\n{done.stderr[-2000:]}"
+        )
     title, _, body = done.stdout.strip().partition("\n")
     return f"{title}\n\n{CLI_INTRO}{body.strip()}\n"
 
@@ -45,6 +59,12 @@ def cli_reference() -> str:
 def on_files(files: Files, config: MkDocsConfig) -> Files:
     files.append(File.generated(config, "cli.md", content=cli_reference()))
     for notebook in sorted(NOTEBOOKS.glob("*.ipynb")):
-        files.append(File(f"notebooks/{notebook.name}", src_dir=str(ROOT), dest_dir=config.site_dir,
-                          use_directory_urls=config.use_directory_urls))
+        files.append(
+            File(
+                f"notebooks/{notebook.name}",
+                src_dir=str(ROOT),
+                dest_dir=config.site_dir,
+                use_directory_urls=config.use_directory_urls,
+            )
+        )
     return files

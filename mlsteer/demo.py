@@ -24,7 +24,13 @@ DEMO_PROMPTS = (
 
 
 def run_demo(
-    model_name: str, lang: str, layer: int, alpha: float, output: Path, device: str, console: Console,
+    model_name: str,
+    lang: str,
+    layer: int,
+    alpha: float,
+    output: Path,
+    device: str,
+    console: Console,
     dtype: str = "float32",
 ) -> Path:
     """Learn ``mean(lang) - mean(English)`` at ``layer``, save it, print steered vs unsteered."""
@@ -42,16 +48,22 @@ def run_demo(
         info={"from": "en", "to": lang, "pairs": "builtin"},
     ).steering
     path = vector.save(output / f"meandiff_en_to_{lang}_L{layer}.safetensors")
-    console.print(f"learned {vector.method} vector from {len(pairs)} pairs: norm {vector.norm:.1f}, "
-                  f"layer residual norm {vector.resid_norm:.1f}; saved to {path}")
+    console.print(
+        f"learned {vector.method} vector from {len(pairs)} pairs: norm {vector.norm:.1f}, "
+        f"layer residual norm {vector.resid_norm:.1f}; saved to {path}"
+    )
     plain = generate(model, list(DEMO_PROMPTS), max_new_tokens=24, progress=True).texts
     with steer(model, vector, alpha):
         steered = generate(model, list(DEMO_PROMPTS), max_new_tokens=24, progress=True).texts
     table = Table("prompt", "unsteered", f"steered toward {lang} (alpha {alpha})", show_lines=True)
     for prompt, before, after in zip(DEMO_PROMPTS, plain, steered):
-        table.add_row(prompt, f"[{detect_language(before)}] {before}", f"[{detect_language(after)}] {after}")
+        table.add_row(
+            prompt, f"[{detect_language(before)}] {before}", f"[{detect_language(after)}] {after}"
+        )
     console.print(table)
     hits = sum(detect_language(text) == lang for text in steered)
-    console.print(f"steered continuations detected as {lang}: {hits}/{len(steered)} "
-                  f"(unsteered: {sum(detect_language(t) == lang for t in plain)}/{len(plain)})")
+    console.print(
+        f"steered continuations detected as {lang}: {hits}/{len(steered)} "
+        f"(unsteered: {sum(detect_language(t) == lang for t in plain)}/{len(plain)})"
+    )
     return path

@@ -22,7 +22,9 @@ class UnwritableOutputError(MlsteerError):
     """An output path that cannot be written (read-only, a file where a folder is needed...)."""
 
 
-def corrupt(path: str | os.PathLike, detail: str, fix: str = "relearn or re-download it") -> CorruptFileError:
+def corrupt(
+    path: str | os.PathLike, detail: str, fix: str = "relearn or re-download it"
+) -> CorruptFileError:
     """The error for a damaged file: ``corrupt file: PATH (detail); fix``."""
     return CorruptFileError(f"corrupt file: {path} ({detail}); {fix}")
 
@@ -34,10 +36,14 @@ def check_writable(path: str | os.PathLike, folder: bool = False) -> Path:
     path = Path(path)
     where = path if folder else path.parent
     if not folder and path.is_dir():
-        raise UnwritableOutputError(f"output {path} is a folder; name a file inside it (e.g. {path / 'out'})")
+        raise UnwritableOutputError(
+            f"output {path} is a folder; name a file inside it (e.g. {path / 'out'})"
+        )
     blocker = next((p for p in (where, *where.parents) if p.exists() and not p.is_dir()), None)
     if blocker is not None:
-        raise UnwritableOutputError(f"cannot write {path}: {blocker} is a file, not a folder; choose another output path")
+        raise UnwritableOutputError(
+            f"cannot write {path}: {blocker} is a file, not a folder; choose another output path"
+        )
     try:
         where.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=where, prefix=".mlsteer-write-check-"):
@@ -56,18 +62,26 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     raises :class:`UnwritableOutputError` and leaves ``path`` as it was."""
     path = Path(path)
     if path.is_dir():
-        raise UnwritableOutputError(f"output {path} is a folder; name a file inside it (e.g. {path / 'out'})")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.partial")  # one per writer
+        raise UnwritableOutputError(
+            f"output {path} is a folder; name a file inside it (e.g. {path / 'out'})"
+        )
+    tmp = path.with_name(
+        f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.partial"
+    )  # one per writer
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # mode as a plain write: umask applies
+        os.close(
+            os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        )  # mode as a plain write: umask applies
         yield tmp
         with tmp.open("rb+") as handle:
             os.fsync(handle.fileno())  # on disk before the rename, so a crash leaves old or new
         os.replace(tmp, path)
     except OSError as error:
-        raise UnwritableOutputError(f"could not write {path} ({error.strerror or error}); it was left as it was: "
-                                    "free some space, make the folder writable or choose another output") from None
+        raise UnwritableOutputError(
+            f"could not write {path} ({error.strerror or error}); it was left as it was: "
+            "free some space, make the folder writable or choose another output"
+        ) from None
     finally:
         with suppress(OSError):  # renamed already, or never made (its folder could not be)
             tmp.unlink()

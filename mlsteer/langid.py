@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
+from pathlib import Path
 
 from langdetect import DetectorFactory, detect
 from langdetect.lang_detect_exception import LangDetectException
@@ -45,7 +46,9 @@ def detect_language(text: str) -> str:
         return "unknown"
 
 
-def get_detector(name: str = DEFAULT_TOKEN_DETECTOR, candidates: Sequence[str] | None = None) -> Detector:
+def get_detector(
+    name: str = DEFAULT_TOKEN_DETECTOR, candidates: Sequence[str] | None = None
+) -> Detector:
     """A short-text detector: ``detect(text)`` gives an ISO 639-1 code, or ``None`` when the text
     has no letters or the detector cannot decide.
 
@@ -57,18 +60,26 @@ def get_detector(name: str = DEFAULT_TOKEN_DETECTOR, candidates: Sequence[str] |
     ``(name, candidates)``.
     """
     if name not in TOKEN_DETECTORS:
-        raise MlsteerError(f"unknown token language detector {name!r}; use one of: {', '.join(TOKEN_DETECTORS)}")
+        raise MlsteerError(
+            f"unknown token language detector {name!r}; use one of: {', '.join(TOKEN_DETECTORS)}"
+        )
     key = None if candidates is None else _candidate_key(candidates)
     return _lingua(key) if name == "lingua" else _langdetect(key)
 
 
 def _candidate_key(candidates: Sequence[str]) -> frozenset[str]:
     if isinstance(candidates, str):
-        raise MlsteerError(f"candidates must be a list of language codes, not the string {candidates!r}")
+        raise MlsteerError(
+            f"candidates must be a list of language codes, not the string {candidates!r}"
+        )
     codes = frozenset(candidates)
-    bad = sorted(c for c in codes if not (isinstance(c, str) and len(c) == 2 and c.isalpha() and c.islower()))
+    bad = sorted(
+        c for c in codes if not (isinstance(c, str) and len(c) == 2 and c.isalpha() and c.islower())
+    )
     if bad:
-        raise MlsteerError(f"candidates must be ISO 639-1 codes such as 'en'; got {', '.join(map(repr, bad))}")
+        raise MlsteerError(
+            f"candidates must be ISO 639-1 codes such as 'en'; got {', '.join(map(repr, bad))}"
+        )
     if not codes:
         raise MlsteerError("candidates is empty; pass at least one language code, or None for all")
     return codes
@@ -94,7 +105,7 @@ def _only(code: str) -> Detector:
 # --------------------------------------------------------------------------- lingua
 
 
-@lru_cache(maxsize=None)
+@cache
 def _lingua_languages() -> dict:
     from lingua import Language
 
@@ -133,7 +144,7 @@ def _langdetect_code(code: str) -> str:
     return "zh" if code.startswith("zh") else code  # profiles zh-cn and zh-tw
 
 
-@lru_cache(maxsize=None)
+@cache
 def _langdetect_profiles() -> dict[str, str]:
     import langdetect
 
@@ -156,17 +167,25 @@ def _langdetect(codes: frozenset[str] | None) -> Detector:
 
         return detect_all
 
-    profiles = {name: path for name, path in _langdetect_profiles().items() if _langdetect_code(name) in codes}
+    profiles = {
+        name: path
+        for name, path in _langdetect_profiles().items()
+        if _langdetect_code(name) in codes
+    }
     chosen = {_langdetect_code(name) for name in profiles}
     if not chosen:
-        raise _none_supported("langdetect", codes, {_langdetect_code(n) for n in _langdetect_profiles()})
+        raise _none_supported(
+            "langdetect", codes, {_langdetect_code(n) for n in _langdetect_profiles()}
+        )
     if len(profiles) < 2:  # langdetect needs two profiles; one candidate is the only answer
         return _only(next(iter(chosen)))
     # A factory holding only the candidates' profiles: restricting the model itself scores far
     # better on words than filtering ``detect_langs`` (which drops languages under p = 0.1).
     factory = DetectorFactory()
     factory.set_seed(0)
-    factory.load_json_profile([open(path, encoding="utf-8").read() for path in profiles.values()])
+    factory.load_json_profile(
+        [Path(path).read_text(encoding="utf-8") for path in profiles.values()]
+    )
 
     def detect_restricted(text: str) -> str | None:
         if not _has_letters(text):

@@ -66,7 +66,9 @@ def get_language(code: str) -> Language:
         ) from None
 
 
-def check_languages(codes: list[str] | tuple[str, ...], available: list[str] | tuple[str, ...], where: str) -> list[str]:
+def check_languages(
+    codes: list[str] | tuple[str, ...], available: list[str] | tuple[str, ...], where: str
+) -> list[str]:
     """Validate ``codes`` against what ``where`` (a corpus or task) has; raise naming both."""
     for code in codes:
         get_language(code)

@@ -9,8 +9,8 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing in the tests may reach the Hub
 
-from mlsteer.models import SteerableModel, load_model  # noqa: E402
-from mlsteer.models.tiny import TINY_MODELS, tiny_hf_model  # noqa: E402
+from mlsteer.models import SteerableModel, load_model
+from mlsteer.models.tiny import TINY_MODELS, tiny_hf_model
 
 TEXTS = [
     "The cat sits on the mat.",

@@ -16,9 +16,14 @@ from .tolerances import EXACT_OPS, FORWARD, SHORT_SUM, assert_close_scaled
 
 @pytest.mark.parametrize("pooling", ["last", "mean"])
 def test_batched_equals_one_at_a_time(tiny_model, texts, pooling):
-    batched = cache_activations(tiny_model, texts, [0, 2, 3], pooling=pooling, batch_size=3, progress=False)
+    batched = cache_activations(
+        tiny_model, texts, [0, 2, 3], pooling=pooling, batch_size=3, progress=False
+    )
     single = torch.cat(
-        [cache_activations(tiny_model, [t], [0, 2, 3], pooling=pooling, progress=False) for t in texts]
+        [
+            cache_activations(tiny_model, [t], [0, 2, 3], pooling=pooling, progress=False)
+            for t in texts
+        ]
     )
     assert batched.shape == (len(texts), 3, 64)
     assert batched.dtype == torch.float32
@@ -36,17 +41,23 @@ def test_matches_hf_hidden_states(tiny_model, reference_hf, texts):
             hidden = hf(**encoded, output_hidden_states=True).hidden_states
         for column, layer in enumerate(layers):
             expected = hidden[layer + 1][0, 1:].mean(0)  # BOS (position 0) left out
-            assert_close_scaled(ours[i, column], expected, ulps=FORWARD)  # bridge vs plain HF forward
+            assert_close_scaled(
+                ours[i, column], expected, ulps=FORWARD
+            )  # bridge vs plain HF forward
 
 
 def test_last_pooling_takes_last_real_token_and_bos_option(tiny_gemma, reference_hf):
     texts = ["a b c d e f g", "x"]
     last = cache_activations(tiny_gemma, texts, [1], pooling="last", progress=False)
-    with_bos = cache_activations(tiny_gemma, texts, [1], pooling="mean", include_bos=True, progress=False)
+    with_bos = cache_activations(
+        tiny_gemma, texts, [1], pooling="mean", include_bos=True, progress=False
+    )
     without = cache_activations(tiny_gemma, texts, [1], pooling="mean", progress=False)
     encoded = tiny_gemma.tokenizer("x", return_tensors="pt")
     with torch.inference_mode():
-        hidden = reference_hf["tiny-gemma3"](**encoded, output_hidden_states=True).hidden_states[2][0]
+        hidden = reference_hf["tiny-gemma3"](**encoded, output_hidden_states=True).hidden_states[2][
+            0
+        ]
     # bridge (in a padded batch) vs plain HF forward: other kernels, same weights
     assert_close_scaled(last[1, 0], hidden[-1], ulps=FORWARD)
     assert_close_scaled(without[1, 0], hidden[1:].mean(0), ulps=FORWARD)
@@ -57,7 +68,9 @@ def test_pool_on_known_tensor():
     resid = torch.arange(12, dtype=torch.float32).reshape(1, 4, 3)
     mask = torch.tensor([[False, True, True, False]])
     assert_close_scaled(pool(resid, mask, "last"), resid[:, 2], ulps=EXACT_OPS)  # a copy
-    assert_close_scaled(pool(resid, mask, "mean"), resid[:, 1:3].mean(1), ulps=SHORT_SUM)  # a 2-term mean
+    assert_close_scaled(
+        pool(resid, mask, "mean"), resid[:, 1:3].mean(1), ulps=SHORT_SUM
+    )  # a 2-term mean
     with pytest.raises(InvalidOptionError, match="use one of: last, mean"):
         pool(resid, mask, "max")
 

@@ -11,12 +11,19 @@ from mlsteer.models.attention import AttentionHookError
 from mlsteer.steering import generate
 from tests.tolerances import FORWARD, assert_close_scaled
 
-TEXTS = ["The cat sits on the mat and the dog sleeps in the sun.", "El gato se sienta.", "猫坐在垫子上"]
+TEXTS = [
+    "The cat sits on the mat and the dog sleeps in the sun.",
+    "El gato se sienta.",
+    "猫坐在垫子上",
+]
 
 
 @pytest.fixture(scope="module")
 def eager_models() -> dict:
-    return {name: load_model(name, attn_implementation="eager") for name in ("tiny-gemma3", "tiny-llama")}
+    return {
+        name: load_model(name, attn_implementation="eager")
+        for name in ("tiny-gemma3", "tiny-llama")
+    }
 
 
 def _logits(model, texts):

@@ -19,8 +19,15 @@ def test_bench_peers_small_runs(tmp_path):
     pytest.importorskip("nnsight")
     out = tmp_path / "peers.json"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_peers.py"), "--small", "--json", str(out)],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "bench_peers.py"), "--small", "--json", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "agreement:" in result.stdout and "smoke test" in result.stdout
     for workload in ("forward", "generation", "caching"):

@@ -28,14 +28,18 @@ def split(tiny_gemma):
 
 def test_upper_stack_matches_the_full_forward(tiny_model):
     """Log-probs from cached resid at L through layers L+1.. equal a full forward's."""
-    batch = encode_batch(tiny_model, ["The cat sits on the mat", "El gato se sienta en la alfombra"])
+    batch = encode_batch(
+        tiny_model, ["The cat sits on the mat", "El gato se sienta en la alfombra"]
+    )
     upper = UpperStack(tiny_model, LAYER)
     completion = batch.attention_mask.bool().clone()
     completion[:, :4] = False
     resid = residuals_at(tiny_model, batch, LAYER).clone()
     ours = upper.completion_logprobs(batch.input_ids, batch.attention_mask, resid, completion)
     with torch.inference_mode():
-        logprobs = tiny_model.bridge(batch.input_ids, attention_mask=batch.attention_mask).log_softmax(-1)
+        logprobs = tiny_model.bridge(
+            batch.input_ids, attention_mask=batch.attention_mask
+        ).log_softmax(-1)
     targets = logprobs[:, :-1].gather(-1, batch.input_ids[:, 1:, None])[..., 0]
     expected = (targets * completion[:, 1:]).sum(1)
     # the upper stack reruns layers L+1..N from cached resid: a forward in another order
@@ -52,10 +56,17 @@ def test_upper_stack_with_vector_equals_steered_forward(tiny_gemma):
     completion[:, :3] = False
     resid = residuals_at(tiny_gemma, batch, LAYER).clone()
     resid_v = resid + batch.pool_mask().unsqueeze(-1) * vector
-    ours = UpperStack(tiny_gemma, LAYER).completion_logprobs(batch.input_ids, batch.attention_mask, resid_v, completion)
-    with torch.inference_mode(), steer(tiny_gemma, SteeringVector(vector, LAYER, "t", tiny_gemma.fingerprint)):
+    ours = UpperStack(tiny_gemma, LAYER).completion_logprobs(
+        batch.input_ids, batch.attention_mask, resid_v, completion
+    )
+    with (
+        torch.inference_mode(),
+        steer(tiny_gemma, SteeringVector(vector, LAYER, "t", tiny_gemma.fingerprint)),
+    ):
         logprobs = tiny_gemma.bridge(batch.input_ids).log_softmax(-1)
-    expected = (logprobs[:, :-1].gather(-1, batch.input_ids[:, 1:, None])[..., 0] * completion[:, 1:]).sum(1)
+    expected = (
+        logprobs[:, :-1].gather(-1, batch.input_ids[:, 1:, None])[..., 0] * completion[:, 1:]
+    ).sum(1)
     assert_close_scaled(ours, expected, ulps=FORWARD)  # as above, plus one vector addition
 
 
@@ -63,25 +74,47 @@ def test_bipo_raises_heldout_margin_and_negation_lowers_it(tiny_gemma, split):
     train, heldout = split
     upper = UpperStack(tiny_gemma, LAYER)
     config = BipoConfig(lr=0.05, epochs=3, warmup_steps=5)
-    result = learn_bipo(train, upper.completion_logprobs, model_fingerprint=tiny_gemma.fingerprint, config=config, progress=False)
+    result = learn_bipo(
+        train,
+        upper.completion_logprobs,
+        model_fingerprint=tiny_gemma.fingerprint,
+        config=config,
+        progress=False,
+    )
     vector = result.steering
-    assert vector.method == "bipo" and vector.layer == LAYER and len(result.diagnostics.losses) == 48
+    assert (
+        vector.method == "bipo" and vector.layer == LAYER and len(result.diagnostics.losses) == 48
+    )
     assert preference_margin(heldout, upper.completion_logprobs, vector.vector) > 0.1
     assert preference_margin(heldout, upper.completion_logprobs, -vector.vector) < -0.1
     # the same inputs twice: zero up to a few ulps of the completions' log-probs (tens of nats)
-    assert preference_margin(heldout, upper.completion_logprobs, torch.zeros(64)) == approx_scaled(0.0, EXACT_OPS, scale=100.0)
+    assert preference_margin(heldout, upper.completion_logprobs, torch.zeros(64)) == approx_scaled(
+        0.0, EXACT_OPS, scale=100.0
+    )
 
 
 def test_bipo_is_deterministic_under_a_seed(tiny_gemma, split):
     train, _ = split
     upper = UpperStack(tiny_gemma, LAYER)
     config = BipoConfig(lr=0.05, warmup_steps=2)
-    runs = [learn_bipo(train, upper.completion_logprobs, model_fingerprint="m", config=config, seed=3, progress=False) for _ in range(2)]
+    runs = [
+        learn_bipo(
+            train,
+            upper.completion_logprobs,
+            model_fingerprint="m",
+            config=config,
+            seed=3,
+            progress=False,
+        )
+        for _ in range(2)
+    ]
     assert torch.equal(runs[0].steering.vector, runs[1].steering.vector)
 
 
 def test_encode_preferences_marks_completion_tokens(tiny_gemma):
-    data = encode_preferences(tiny_gemma, [PreferenceTriple("Hola\n", "Hello", "Hola")], LAYER, progress=False)
+    data = encode_preferences(
+        tiny_gemma, [PreferenceTriple("Hola\n", "Hello", "Hola")], LAYER, progress=False
+    )
     chosen = data.chosen
     ids = chosen.input_ids[0, chosen.completion_mask[0]].tolist()
     assert tiny_gemma.tokenizer.decode(ids) == "Hello"

@@ -19,7 +19,9 @@ CATEGORIES = {"capital", "colour", "number", "opposite", "calendar", "fact"}
 @pytest.fixture(scope="module")
 def rows() -> list[dict]:
     path = files("mlsteer.data").joinpath("builtin", "cloze.jsonl")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
 
 
 @pytest.fixture
@@ -28,6 +30,7 @@ def no_data_dir(monkeypatch):
 
 
 # --------------------------------------------------------------------------- the data file
+
 
 def test_file_has_enough_parallel_items_in_every_category(rows):
     assert len(rows) >= 64
@@ -57,6 +60,7 @@ def test_reader_accepts_the_file(rows):
 
 # --------------------------------------------------------------------------- the task
 
+
 def test_registered():
     assert isinstance(TASKS["cloze"], Cloze) and get_task("cloze").name == "cloze"
     task = get_task("cloze")
@@ -76,7 +80,9 @@ def test_splits_by_position_disjoint_and_identical_across_languages(rows, no_dat
         for split, english in (("test", test), ("val", val)):
             examples = task.load(lang, split)
             assert [e.id for e in examples] == [e.id for e in english]
-            assert [e.gold for e in examples] == [e.gold for e in english]  # same option order everywhere
+            assert [e.gold for e in examples] == [
+                e.gold for e in english
+            ]  # same option order everywhere
 
 
 def test_gold_points_at_the_answer_and_positions_vary(rows, no_data_dir):
@@ -90,7 +96,9 @@ def test_gold_points_at_the_answer_and_positions_vary(rows, no_data_dir):
             assert query.context == entry["prompt"]
             space = "" if lang in UNSPACED else " "
             assert query.continuations[example.gold] == space + entry["answer"]
-            assert sorted(query.continuations) == sorted(space + o for o in (entry["answer"], *entry["distractors"]))
+            assert sorted(query.continuations) == sorted(
+                space + o for o in (entry["answer"], *entry["distractors"])
+            )
             assert task.answer_text(example) == query.continuations[example.gold]
             golds.append(example.gold)
     assert set(golds) == {0, 1, 2, 3}
@@ -149,18 +157,25 @@ def test_fewshot_context_joins_completed_prompts_with_newlines(no_data_dir):
 
 # --------------------------------------------------------------------------- a run
 
+
 def test_evaluation_end_to_end_on_the_tiny_model(tiny_gemma, tmp_path, no_data_dir):
     task = get_task("cloze")
     methods = parse_method("basic") + parse_method("fewshot:2") + parse_method("translate_test")
-    store = evaluate(tiny_gemma, task, ["sw", "zh"], methods, tmp_path / "run", limit=4, progress=False)
+    store = evaluate(
+        tiny_gemma, task, ["sw", "zh"], methods, tmp_path / "run", limit=4, progress=False
+    )
     for lang in ("sw", "zh"):
         for method in ("basic", "fewshot2", "translate_test"):
             rows = store.rows(method=method, lang=lang)
             assert len(rows) == 4, (lang, method)
-            assert all(r.task == "cloze" and r.scores is not None and len(r.scores) == 4 for r in rows)
+            assert all(
+                r.task == "cloze" and r.scores is not None and len(r.scores) == 4 for r in rows
+            )
             assert {r.item_id for r in rows} <= {e.id for e in task.load(lang)}
     # oracle translate-test scores the English twin with the same options in the same order
-    english = evaluate(tiny_gemma, task, ["en"], parse_method("basic"), tmp_path / "en", limit=4, progress=False)
+    english = evaluate(
+        tiny_gemma, task, ["en"], parse_method("basic"), tmp_path / "en", limit=4, progress=False
+    )
     basic_en = {r.item_id: r.scores for r in english.rows(method="basic")}
     for row in store.rows(method="translate_test", lang="sw"):
         assert row.scores == approx_scaled(basic_en[row.item_id], FORWARD)  # same text, other batch

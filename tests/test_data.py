@@ -11,7 +11,11 @@ from mlsteer.data.preferences import format_answer, triples_from_answers, triple
 from mlsteer.errors import EmptyInputError, MlsteerError
 from mlsteer.languages import TIERS, get_language
 
-SWAHILI = [("He brought me coffee.", "Alinileta kahawa."), ("It is Anita's house.", "Ni nyumba ya Anita."), ("There are no problems.", "Hakuna matata.")]
+SWAHILI = [
+    ("He brought me coffee.", "Alinileta kahawa."),
+    ("It is Anita's house.", "Ni nyumba ya Anita."),
+    ("There are no problems.", "Hakuna matata."),
+]
 
 
 @pytest.fixture
@@ -19,21 +23,39 @@ def data_dir(tmp_path):
     """A miniature benchmark folder: LASER Tatoeba files and MSVAMP JSON Lines."""
     tatoeba = tmp_path / "tatoeba"
     tatoeba.mkdir()
-    (tatoeba / "tatoeba.swh-eng.swh").write_text("".join(t + "\n" for _, t in SWAHILI), encoding="utf-8")
-    (tatoeba / "tatoeba.swh-eng.eng").write_text("".join(e + "\n" for e, _ in SWAHILI), encoding="utf-8")
+    (tatoeba / "tatoeba.swh-eng.swh").write_text(
+        "".join(t + "\n" for _, t in SWAHILI), encoding="utf-8"
+    )
+    (tatoeba / "tatoeba.swh-eng.eng").write_text(
+        "".join(e + "\n" for e, _ in SWAHILI), encoding="utf-8"
+    )
     msvamp = tmp_path / "msvamp"
     msvamp.mkdir()
     rows = [
-        {"query": "julia played tag with 18 kids . how many ?", "equation": "- number0 number1", "response": "8.0", "m_query": "Julia alicheza na watoto 18. Wangapi?"},
-        {"query": "a man has 3 apples . how many ?", "equation": "number0", "response": "3.0", "m_query": "Mtu ana tufaha 3. Ngapi?"},
+        {
+            "query": "julia played tag with 18 kids . how many ?",
+            "equation": "- number0 number1",
+            "response": "8.0",
+            "m_query": "Julia alicheza na watoto 18. Wangapi?",
+        },
+        {
+            "query": "a man has 3 apples . how many ?",
+            "equation": "number0",
+            "response": "3.0",
+            "m_query": "Mtu ana tufaha 3. Ngapi?",
+        },
     ]
-    (msvamp / "test_Swahili.json").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    (msvamp / "test_Swahili.json").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+    )
     return tmp_path
 
 
 def test_tatoeba_reader(data_dir):
     pairs = load_pairs("tatoeba", "sw", data_dir)
-    assert pairs.english == tuple(e for e, _ in SWAHILI) and pairs.target == tuple(t for _, t in SWAHILI)
+    assert pairs.english == tuple(e for e, _ in SWAHILI) and pairs.target == tuple(
+        t for _, t in SWAHILI
+    )
 
 
 def test_tatoeba_reader_uses_env_var(data_dir, monkeypatch):
@@ -78,7 +100,9 @@ def test_line_aligned_files_of_unequal_length(tmp_path):
 
 
 def test_seeded_sampling():
-    pairs = ParallelPairs("es", tuple(f"e{i}" for i in range(50)), tuple(f"t{i}" for i in range(50)))
+    pairs = ParallelPairs(
+        "es", tuple(f"e{i}" for i in range(50)), tuple(f"t{i}" for i in range(50))
+    )
     a, b = sample_pairs(pairs, 10, seed=1), sample_pairs(pairs, 10, seed=1)
     assert a == b and len(a) == 10 and sample_pairs(pairs, 10, seed=2) != a
     assert all(e[1:] == t[1:] for e, t in zip(a.english, a.target))  # still aligned
@@ -99,7 +123,10 @@ def test_pairs_validation_and_builtin(tmp_path):
 def test_preference_builders(data_dir):
     triples = triples_from_parallel(load_pairs("tatoeba", "sw", data_dir))
     assert triples[0].prompt == "Alinileta kahawa.\n"
-    assert (triples[0].chosen, triples[0].rejected) == ("He brought me coffee.", "Alinileta kahawa.")
+    assert (triples[0].chosen, triples[0].rejected) == (
+        "He brought me coffee.",
+        "Alinileta kahawa.",
+    )
     rows = read_msvamp_rows(data_dir, "sw")
     math = triples_from_answers([r.target_question for r in rows], [r.answer for r in rows], "sw")
     assert (math[0].chosen, math[0].rejected) == ("The answer is 8.", "Jibu ni 8.")

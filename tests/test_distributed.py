@@ -19,32 +19,73 @@ ROOT = Path(__file__).resolve().parents[1]
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 # Two languages, two methods, 10 items each, batches of 3: both methods run the plain model, so the
 # 40 items form 14 batches (13 full), dealt over the ranks.
-EVAL_ARGS = ["eval", "--task", "cloze", "--langs", "es,sw", "--method", "basic", "--method", "fewshot:2",
-             "--limit", "10", "--batch-size", "3", "-m", "tiny-gemma3"]
-COLUMNS = "model, task, lang, method, item_id, prediction, gold, correct, scores, output, output_lang"
+EVAL_ARGS = [
+    "eval",
+    "--task",
+    "cloze",
+    "--langs",
+    "es,sw",
+    "--method",
+    "basic",
+    "--method",
+    "fewshot:2",
+    "--limit",
+    "10",
+    "--batch-size",
+    "3",
+    "-m",
+    "tiny-gemma3",
+]
+COLUMNS = (
+    "model, task, lang, method, item_id, prediction, gold, correct, scores, output, output_lang"
+)
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLSTEER_FAIL", "RANK", "WORLD_SIZE", "LOCAL_RANK"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MLSTEER_FAIL", "RANK", "WORLD_SIZE", "LOCAL_RANK"))
+    }
     # one thread everywhere (torchrun's default for several processes): identical float sums
     env.update(OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT), **extra)
     return env
 
 
 def _single(out: Path, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mlsteer", *EVAL_ARGS, "--out", str(out)], cwd=ROOT,
-                          env=_env(**env), capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "mlsteer", *EVAL_ARGS, "--out", str(out)],
+        cwd=ROOT,
+        env=_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def _torchrun(out: Path, nproc: int = 2, **env: str) -> subprocess.CompletedProcess:
-    command = [str(TORCHRUN), "--standalone", "--nproc-per-node", str(nproc), "-m", "mlsteer", *EVAL_ARGS, "--out", str(out)]
-    return subprocess.run(command, cwd=ROOT, env=_env(**env), capture_output=True, text=True, timeout=600)
+    command = [
+        str(TORCHRUN),
+        "--standalone",
+        "--nproc-per-node",
+        str(nproc),
+        "-m",
+        "mlsteer",
+        *EVAL_ARGS,
+        "--out",
+        str(out),
+    ]
+    return subprocess.run(
+        command, cwd=ROOT, env=_env(**env), capture_output=True, text=True, timeout=600
+    )
 
 
 def _rows(run_dir: Path) -> list[tuple]:
     """Every stored row without its timestamp, in key order."""
     with sqlite3.connect(run_dir / "results.sqlite") as connection:
-        return connection.execute(f"SELECT {COLUMNS} FROM results ORDER BY model, task, lang, method, item_id").fetchall()
+        return connection.execute(
+            f"SELECT {COLUMNS} FROM results ORDER BY model, task, lang, method, item_id"
+        ).fetchall()
 
 
 def _count(path: Path) -> int:
@@ -79,7 +120,9 @@ def test_killed_two_rank_run_resumes_without_lost_or_duplicated_rows(tmp_path, s
     shards = sorted(run.glob("results.rank*.sqlite"))
     # rank 1 died after its 3rd batch (batches 2, 4 and 6, all full)
     assert shard_path(run, 1) in shards and _count(shard_path(run, 1)) == 3 * 3
-    partial = sum(_count(path) for path in shards) + (_count(run / "results.sqlite") if (run / "results.sqlite").exists() else 0)
+    partial = sum(_count(path) for path in shards) + (
+        _count(run / "results.sqlite") if (run / "results.sqlite").exists() else 0
+    )
     assert 0 < partial < len(single_rows)
     # resume with 2 ranks once more, and then, after a second kill, in one process
     again = _torchrun(run, MLSTEER_FAIL_AFTER_BATCHES="2", MLSTEER_FAIL_RANK="0")
@@ -115,7 +158,9 @@ def test_merge_reads_a_shard_left_by_a_killed_writer(tmp_path):
     shard.add([_row("x")])
     copy = tmp_path / "copy"
     copy.mkdir()
-    for path in tmp_path.glob("results.rank3.sqlite*"):  # the files as a SIGKILL leaves them (WAL not checkpointed)
+    for path in tmp_path.glob(
+        "results.rank3.sqlite*"
+    ):  # the files as a SIGKILL leaves them (WAL not checkpointed)
         shutil.copy(path, copy / path.name)
     shard.close()
     assert merge_shards(copy) == 1
@@ -138,7 +183,9 @@ def test_single_process_commands_refuse_torchrun(monkeypatch, tmp_path):
     monkeypatch.setenv("WORLD_SIZE", "2")
     texts = tmp_path / "t.txt"
     texts.write_text("the cat\n", encoding="utf-8")
-    result = CliRunner().invoke(app, ["cache", str(texts), "-o", str(tmp_path / "a.st"), "-m", "tiny-gemma3"])
+    result = CliRunner().invoke(
+        app, ["cache", str(texts), "-o", str(tmp_path / "a.st"), "-m", "tiny-gemma3"]
+    )
     assert result.exit_code == 2 and "start it without torchrun" in result.output
 
 
@@ -169,11 +216,23 @@ def test_run_config_on_two_ranks_equals_one_process(tmp_path):
     config = tmp_path / "tiny.toml"
     config.write_text(RUN_CONFIG, encoding="utf-8")
     args = ["-m", "mlsteer", "run", str(config), "--no-exports", "--out"]
-    single = subprocess.run([sys.executable, *args, str(tmp_path / "one")], cwd=ROOT, env=_env(), capture_output=True,
-                            text=True, timeout=600)
+    single = subprocess.run(
+        [sys.executable, *args, str(tmp_path / "one")],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert single.returncode == 0, single.stdout[-3000:] + single.stderr[-3000:]
-    both = subprocess.run([str(TORCHRUN), "--standalone", "--nproc-per-node", "2", *args, str(tmp_path / "two")], cwd=ROOT,
-                          env=_env(), capture_output=True, text=True, timeout=600)
+    both = subprocess.run(
+        [str(TORCHRUN), "--standalone", "--nproc-per-node", "2", *args, str(tmp_path / "two")],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert both.returncode == 0, both.stdout[-3000:] + both.stderr[-3000:]
     for store in ("eval", "sweep/mse/validation"):
         assert _rows(tmp_path / "two" / store) == _rows(tmp_path / "one" / store)

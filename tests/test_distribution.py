@@ -48,8 +48,15 @@ def test_groups_from_one_distribution_are_not_separated():
 def test_sign_is_deterministic_whatever_the_row_order_or_overall_sign():
     groups = clouds()
     first = pca_2d(groups)
-    permuted = pca_2d({name: rows[torch.randperm(len(rows), generator=torch.Generator().manual_seed(1))] for name, rows in groups.items()})
-    assert_close_scaled(first.components, permuted.components, ulps=DECOMPOSITION)  # unit rows, other order
+    permuted = pca_2d(
+        {
+            name: rows[torch.randperm(len(rows), generator=torch.Generator().manual_seed(1))]
+            for name, rows in groups.items()
+        }
+    )
+    assert_close_scaled(
+        first.components, permuted.components, ulps=DECOMPOSITION
+    )  # unit rows, other order
     flipped = pca_2d({name: -rows for name, rows in groups.items()})
     for component in (first.components, flipped.components):
         assert (component.gather(1, component.abs().argmax(1, keepdim=True)) > 0).all()
@@ -66,7 +73,9 @@ def test_shape_and_validation_errors():
         pca_2d({"a": good, "b": torch.empty(0, 4)})
     with pytest.raises(MlsteerError, match="group 'b' has d=3 but 'a' has d=4"):
         pca_2d({"a": good, "b": torch.randn(5, 3)})
-    with pytest.raises(MlsteerError, match=r"group 'a' has shape \(5, 2, 4\); expected \[n, d_model\]"):
+    with pytest.raises(
+        MlsteerError, match=r"group 'a' has shape \(5, 2, 4\); expected \[n, d_model\]"
+    ):
         pca_2d({"a": torch.randn(5, 2, 4)})
     with pytest.raises(MlsteerError, match="NaN/inf"):
         pca_2d({"a": torch.full((3, 4), float("nan"))})
@@ -79,8 +88,15 @@ def test_shape_and_validation_errors():
 def test_figure_has_one_panel_per_language_with_explained_variance():
     projection = pca_2d(clouds(n=20))
     figure = distribution_figure({"sw": projection, "id": projection})
-    assert len(figure.data) == 4 and [trace.showlegend for trace in figure.data] == [True, True, False, False]
-    assert figure.layout.xaxis.title.text.startswith("PC1 (") and figure.layout.yaxis2.title.text.startswith("PC2 (")
+    assert len(figure.data) == 4 and [trace.showlegend for trace in figure.data] == [
+        True,
+        True,
+        False,
+        False,
+    ]
+    assert figure.layout.xaxis.title.text.startswith(
+        "PC1 ("
+    ) and figure.layout.yaxis2.title.text.startswith("PC2 (")
     assert "Swahili (separation" in figure.layout.annotations[0].text
 
 
@@ -91,9 +107,15 @@ def test_pipeline_writes_json_and_figure(tiny_gemma, tmp_path):
     data = write_xcopa(tmp_path / "data", n_test=6, n_val=2)
     tatoeba = data / "tatoeba"
     tatoeba.mkdir()
-    (tatoeba / "tatoeba.swh-eng.swh").write_text("".join(t + "\n" for _, t in SWAHILI), encoding="utf-8")
-    (tatoeba / "tatoeba.swh-eng.eng").write_text("".join(e + "\n" for e, _ in SWAHILI), encoding="utf-8")
-    html = run_train_test_pca(tiny_gemma, ["sw"], tmp_path / "run", layer=2, data_dir=data, n=5, progress=False)
+    (tatoeba / "tatoeba.swh-eng.swh").write_text(
+        "".join(t + "\n" for _, t in SWAHILI), encoding="utf-8"
+    )
+    (tatoeba / "tatoeba.swh-eng.eng").write_text(
+        "".join(e + "\n" for e, _ in SWAHILI), encoding="utf-8"
+    )
+    html = run_train_test_pca(
+        tiny_gemma, ["sw"], tmp_path / "run", layer=2, data_dir=data, n=5, progress=False
+    )
     assert html == tmp_path / "run" / "pca.html" and html.is_file()
     assert (tmp_path / "run" / "figures" / "pca.json").is_file()
     saved = json.loads((tmp_path / "run" / "pca.json").read_text())
@@ -102,4 +124,6 @@ def test_pipeline_writes_json_and_figure(tiny_gemma, tmp_path):
     assert sw["groups"] == ["tatoeba (train)", "xcopa (eval)"]
     assert len(sw["coords"]["tatoeba (train)"]) == 3 and len(sw["coords"]["xcopa (eval)"]) == 5
     with pytest.raises(MlsteerError, match="xcopa has no 'fr'"):
-        run_train_test_pca(tiny_gemma, ["fr"], tmp_path / "run2", layer=2, data_dir=data, n=5, progress=False)
+        run_train_test_pca(
+            tiny_gemma, ["fr"], tmp_path / "run2", layer=2, data_dir=data, n=5, progress=False
+        )

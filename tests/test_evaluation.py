@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -30,11 +31,20 @@ def write_xcopa(folder, n_test=24, n_val=8):
         path.mkdir(parents=True, exist_ok=True)
         for split, n in (("test", n_test), ("val", n_val)):
             rows = [
-                {"premise": f"{lang} premise number {i}.", "choice1": f"First {i}.", "choice2": f"Second option {i}.",
-                 "question": "cause" if i % 2 else "effect", "label": i % 2, "idx": i, "changed": False}
+                {
+                    "premise": f"{lang} premise number {i}.",
+                    "choice1": f"First {i}.",
+                    "choice2": f"Second option {i}.",
+                    "question": "cause" if i % 2 else "effect",
+                    "label": i % 2,
+                    "idx": i,
+                    "changed": False,
+                }
                 for i in range(n)
             ]
-            (path / f"{split}.{lang}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+            (path / f"{split}.{lang}.jsonl").write_text(
+                "".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8"
+            )
     return folder
 
 
@@ -49,7 +59,9 @@ def test_batched_scorer_equals_one_forward_per_option(tiny_model, data_dir):
     batched = score_choices(tiny_model, queries, batch_size=5)
     looped = score_choices_loop(tiny_model, queries)
     for a, b in zip(batched, looped):
-        assert a.logprobs == approx_scaled(b.logprobs, FORWARD)  # padded batch vs one sequence: other kernels
+        assert a.logprobs == approx_scaled(
+            b.logprobs, FORWARD
+        )  # padded batch vs one sequence: other kernels
         assert a.prediction == b.prediction
 
 
@@ -58,11 +70,18 @@ def test_steering_changes_scores(tiny_gemma, data_dir):
 
     task = XCOPA()
     queries = [task.render(e) for e in task.load("sw", data_dir=data_dir, limit=4)]
-    vector = SteeringVector(torch.randn(64, generator=torch.Generator().manual_seed(0)) * 3, 1, "t", tiny_gemma.fingerprint)
+    vector = SteeringVector(
+        torch.randn(64, generator=torch.Generator().manual_seed(0)) * 3,
+        1,
+        "t",
+        tiny_gemma.fingerprint,
+    )
     plain = score_choices(tiny_gemma, queries)
     with steer(tiny_gemma, vector):
         steered = score_choices(tiny_gemma, queries)
-    assert plain[0].logprobs != approx_scaled(steered[0].logprobs, FORWARD)  # moved past rounding noise
+    assert plain[0].logprobs != approx_scaled(
+        steered[0].logprobs, FORWARD
+    )  # moved past rounding noise
 
 
 def test_fewshot_never_leaks_the_evaluated_item_and_stays_in_language(tiny_gemma, data_dir):
@@ -83,20 +102,32 @@ def test_fewshot_never_leaks_the_evaluated_item_and_stays_in_language(tiny_gemma
 
 
 def test_run_table_and_resume_without_duplicates(tiny_gemma, data_dir, tmp_path):
-    vector = SteeringVector(torch.randn(64, generator=torch.Generator().manual_seed(1)), 1, "t", tiny_gemma.fingerprint)
+    vector = SteeringVector(
+        torch.randn(64, generator=torch.Generator().manual_seed(1)), 1, "t", tiny_gemma.fingerprint
+    )
     path = vector.save(tmp_path / "v.safetensors")
     methods = parse_method("basic") + parse_method(f"steered:{path}@1.0")
-    assert [m.name for m in methods] == ["basic", "steered:v@1", "steered:v@1:negated", "steered:v@1:random"]
+    assert [m.name for m in methods] == [
+        "basic",
+        "steered:v@1",
+        "steered:v@1:negated",
+        "steered:v@1:random",
+    ]
     run = tmp_path / "run"
-    store = evaluate(tiny_gemma, XCOPA(), ["sw", "it"], methods, run, limit=10, data_dir=data_dir, progress=False)
+    store = evaluate(
+        tiny_gemma, XCOPA(), ["sw", "it"], methods, run, limit=10, data_dir=data_dir, progress=False
+    )
     assert len(store.rows()) == 2 * 4 * 10
-    again = evaluate(tiny_gemma, XCOPA(), ["sw", "it"], methods, run, limit=10, data_dir=data_dir, progress=False)
+    again = evaluate(
+        tiny_gemma, XCOPA(), ["sw", "it"], methods, run, limit=10, data_dir=data_dir, progress=False
+    )
     assert len(again.rows()) == 80  # nothing recomputed, nothing duplicated
     [table] = build_tables(again)
     rows = again.rows(method="basic", lang="sw")
     assert table.cells["basic"]["sw"].accuracy == pytest.approx(sum(r.correct for r in rows) / 10)
     assert table.cells["basic"]["avg"].accuracy == pytest.approx(
-        (table.cells["basic"]["sw"].accuracy + table.cells["basic"]["it"].accuracy) / 2)
+        (table.cells["basic"]["sw"].accuracy + table.cells["basic"]["it"].accuracy) / 2
+    )
     assert set(table.columns()) >= {"sw", "it", "avg", "high", "low"}
     assert "steered:v@1:negated" in table.markdown()
     assert all(p.exists() for p in export_tables([table], run))
@@ -104,8 +135,15 @@ def test_run_table_and_resume_without_duplicates(tiny_gemma, data_dir, tmp_path)
 
 def _vector_files(model, folder):
     """One vector file, and a folder with a different vector per language (sw, it)."""
-    make = lambda seed: SteeringVector(torch.randn(64, generator=torch.Generator().manual_seed(seed)) * 3, 1, "t",  # noqa: E731
-                                       model.fingerprint)
+
+    def make(seed: int) -> SteeringVector:
+        return SteeringVector(
+            torch.randn(64, generator=torch.Generator().manual_seed(seed)) * 3,
+            1,
+            "t",
+            model.fingerprint,
+        )
+
     single = make(1).save(folder / "v.safetensors")
     (folder / "per_lang").mkdir()
     make(2).save(folder / "per_lang" / "sw.safetensors")
@@ -115,8 +153,12 @@ def _vector_files(model, folder):
 
 def _mixed_methods(model, folder):
     single, per_lang = _vector_files(model, folder)
-    return (parse_method("basic") + parse_method("fewshot:2") + parse_method(f"steered:{single}@1")
-            + parse_method(f"steered:{per_lang}@1", controls=False))
+    return (
+        parse_method("basic")
+        + parse_method("fewshot:2")
+        + parse_method(f"steered:{single}@1")
+        + parse_method(f"steered:{per_lang}@1", controls=False)
+    )
 
 
 def test_cells_sharing_a_model_state_share_full_batches(tiny_gemma, data_dir, tmp_path):
@@ -125,10 +167,16 @@ def test_cells_sharing_a_model_state_share_full_batches(tiny_gemma, data_dir, tm
     for lang in ("sw", "it"):
         for method in methods:
             method.setup(tiny_gemma, task, lang, data_dir, 0, tmp_path)
-    todo = {(lang, m): task.load(lang, data_dir=data_dir, limit=6) for lang in ("sw", "it") for m in methods}
+    todo = {
+        (lang, m): task.load(lang, data_dir=data_dir, limit=6)
+        for lang in ("sw", "it")
+        for m in methods
+    }
     batches = plan_batches(tiny_gemma, task, todo, batch_size=4)
     planned = sorted((lang, m.name, e.id) for batch in batches for lang, m, e in batch)
-    assert planned == sorted((lang, m.name, e.id) for (lang, m), items in todo.items() for e in items)  # each once
+    assert planned == sorted(
+        (lang, m.name, e.id) for (lang, m), items in todo.items() for e in items
+    )  # each once
     groups: dict = {}
     for batch in batches:
         [state] = {m.state(lang) for lang, m, _ in batch}  # one model state per batch
@@ -138,8 +186,11 @@ def test_cells_sharing_a_model_state_share_full_batches(tiny_gemma, data_dir, tm
     assert len(groups) == 1 + 3 + 2
     plain = groups[()]
     assert {(lang, m.name) for batch in plain for lang, m, _ in batch} == {
-        (lang, name) for lang in ("sw", "it") for name in ("basic", "fewshot2")}
-    assert [len(batch) for batch in plain] == [4] * 6  # 24 items in 6 full batches (cell by cell: 8 batches)
+        (lang, name) for lang in ("sw", "it") for name in ("basic", "fewshot2")
+    }
+    assert [len(batch) for batch in plain] == [
+        4
+    ] * 6  # 24 items in 6 full batches (cell by cell: 8 batches)
     lengths = [m.length_hint(task, e) for batch in plain for _, m, e in batch]
     assert lengths == sorted(lengths, reverse=True)  # longest first: few-shot prompts together
     for state, group in groups.items():
@@ -149,49 +200,122 @@ def test_cells_sharing_a_model_state_share_full_batches(tiny_gemma, data_dir, tm
 def test_batched_cells_give_the_rows_of_one_cell_at_a_time(tiny_gemma, data_dir, tmp_path):
     methods = _mixed_methods(tiny_gemma, tmp_path)
     langs = ["sw", "it"]
-    grouped = evaluate(tiny_gemma, XCOPA(), langs, methods, tmp_path / "grouped", limit=5, data_dir=data_dir,
-                       batch_size=4, progress=False)
+    grouped = evaluate(
+        tiny_gemma,
+        XCOPA(),
+        langs,
+        methods,
+        tmp_path / "grouped",
+        limit=5,
+        data_dir=data_dir,
+        batch_size=4,
+        progress=False,
+    )
     for lang in langs:
         for method in methods:
-            alone = evaluate(tiny_gemma, XCOPA(), [lang], [method], tmp_path / "alone", limit=5, data_dir=data_dir,
-                             batch_size=4, progress=False)
+            alone = evaluate(
+                tiny_gemma,
+                XCOPA(),
+                [lang],
+                [method],
+                tmp_path / "alone",
+                limit=5,
+                data_dir=data_dir,
+                batch_size=4,
+                progress=False,
+            )
     rows = lambda store: {(r.lang, r.method, r.item_id): r.scores for r in store.rows()}  # noqa: E731
     together, apart = rows(grouped), rows(alone)
     assert together.keys() == apart.keys() and len(together) == 2 * 6 * 5
     for key, scores in together.items():
-        assert scores == approx_scaled(apart[key], FORWARD), key  # other batch neighbours: other padding
+        assert scores == approx_scaled(apart[key], FORWARD), (
+            key
+        )  # other batch neighbours: other padding
     # the steered rows ran under their own vector: they differ from basic past rounding noise
     some = next(item for lang, method, item in together if method == "basic")
-    assert together[("sw", "steered:per_lang@1", some)] != approx_scaled(together[("sw", "basic", some)], FORWARD)
+    assert together[("sw", "steered:per_lang@1", some)] != approx_scaled(
+        together[("sw", "basic", some)], FORWARD
+    )
 
 
 def test_bad_input_is_refused_before_anything_is_written(tiny_gemma, data_dir, tmp_path):
     with pytest.raises(MlsteerError, match="xcopa has no 'fr' \\(French\\); it has: "):
-        evaluate(tiny_gemma, XCOPA(), ["sw", "fr"], parse_method("basic"), tmp_path / "a", data_dir=data_dir)
-    other = SteeringVector(torch.ones(64), 1, "t", "tiny-llama@000000000000").save(tmp_path / "o.safetensors")
+        evaluate(
+            tiny_gemma,
+            XCOPA(),
+            ["sw", "fr"],
+            parse_method("basic"),
+            tmp_path / "a",
+            data_dir=data_dir,
+        )
+    other = SteeringVector(torch.ones(64), 1, "t", "tiny-llama@000000000000").save(
+        tmp_path / "o.safetensors"
+    )
     with pytest.raises(IncompatibleVectorError, match="learned on tiny-llama"):
-        evaluate(tiny_gemma, XCOPA(), ["sw"], parse_method(f"steered:{other}@1"), tmp_path / "b", data_dir=data_dir)
-    assert not (tmp_path / "a" / "results.sqlite").exists() and not (tmp_path / "b" / "results.sqlite").exists()
+        evaluate(
+            tiny_gemma,
+            XCOPA(),
+            ["sw"],
+            parse_method(f"steered:{other}@1"),
+            tmp_path / "b",
+            data_dir=data_dir,
+        )
+    assert (
+        not (tmp_path / "a" / "results.sqlite").exists()
+        and not (tmp_path / "b" / "results.sqlite").exists()
+    )
     with pytest.raises(MlsteerError, match="unknown method 'beam'"):
         parse_method("beam")
     with pytest.raises(MlsteerError, match="oracle translate-test needs a parallel benchmark"):
-        evaluate(tiny_gemma, XCOPA(), ["sw"], parse_method("translate_test"), tmp_path / "c", data_dir=data_dir, progress=False)
+        evaluate(
+            tiny_gemma,
+            XCOPA(),
+            ["sw"],
+            parse_method("translate_test"),
+            tmp_path / "c",
+            data_dir=data_dir,
+            progress=False,
+        )
 
 
 def test_killed_run_resumes_with_no_lost_or_duplicate_rows(tmp_path):
     data = write_xcopa(tmp_path / "data", n_test=60)
     run = tmp_path / "run"
-    command = [sys.executable, "-m", "mlsteer", "eval", "--task", "xcopa", "--langs", "sw", "--method", "basic",
-               "--method", "fewshot:2", "--out", str(run), "--data-dir", str(data), "-m", "tiny-gemma3", "--batch-size", "2"]
+    command = [
+        sys.executable,
+        "-m",
+        "mlsteer",
+        "eval",
+        "--task",
+        "xcopa",
+        "--langs",
+        "sw",
+        "--method",
+        "basic",
+        "--method",
+        "fewshot:2",
+        "--out",
+        str(run),
+        "--data-dir",
+        str(data),
+        "-m",
+        "tiny-gemma3",
+        "--batch-size",
+        "2",
+    ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     database = run / "results.sqlite"
     deadline = time.time() + 120
     count = 0
     while time.time() < deadline and process.poll() is None:
         if database.exists():
             try:
-                count = sqlite3.connect(database).execute("SELECT COUNT(*) FROM results").fetchone()[0]
+                count = (
+                    sqlite3.connect(database).execute("SELECT COUNT(*) FROM results").fetchone()[0]
+                )
             except sqlite3.OperationalError:
                 count = 0
             if count >= 10:
@@ -204,11 +328,25 @@ def test_killed_run_resumes_with_no_lost_or_duplicate_rows(tmp_path):
     assert finished.returncode == 0, finished.stderr
     connection = sqlite3.connect(database)
     assert connection.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 120
-    assert connection.execute("SELECT COUNT(DISTINCT method || item_id) FROM results").fetchone()[0] == 120
+    assert (
+        connection.execute("SELECT COUNT(DISTINCT method || item_id) FROM results").fetchone()[0]
+        == 120
+    )
     # the resumed rows equal those of an uninterrupted run
     fresh = tmp_path / "fresh"
-    subprocess.run([*command[:13], str(fresh), *command[14:]], env=env, check=True, capture_output=True, timeout=300)
-    rows = lambda db: sorted(sqlite3.connect(db).execute("SELECT method, item_id, prediction FROM results"))  # noqa: E731
+    subprocess.run(
+        [*command[:13], str(fresh), *command[14:]],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+
+    def rows(db: Path) -> list:
+        return sorted(
+            sqlite3.connect(db).execute("SELECT method, item_id, prediction FROM results")
+        )
+
     assert rows(database) == rows(fresh / "results.sqlite")
 
 
@@ -244,8 +382,16 @@ def test_translate_test_translates_fields_and_caches(tiny_gemma, data_dir, tmp_p
 
 
 def test_self_translate_runs_end_to_end(tiny_gemma, data_dir, tmp_path):
-    store = evaluate(tiny_gemma, XCOPA(), ["sw"], parse_method("self_translate") + parse_method("xlt"), tmp_path / "run",
-                     limit=2, data_dir=data_dir, progress=False)
+    store = evaluate(
+        tiny_gemma,
+        XCOPA(),
+        ["sw"],
+        parse_method("self_translate") + parse_method("xlt"),
+        tmp_path / "run",
+        limit=2,
+        data_dir=data_dir,
+        progress=False,
+    )
     assert {r.method for r in store.rows()} == {"self_translate", "xlt"}
     assert (tmp_path / "run" / "translations" / "self.jsonl").exists()
 
@@ -271,4 +417,9 @@ def test_nllb_translator_plumbing(monkeypatch):
     monkeypatch.setattr(transformers, "pipeline", fake_pipeline)
     translator = NLLBTranslator("some/local/nllb")
     assert translator.translate(["Habari", "Asante"], "sw") == ["<Habari>", "<Asante>"]
-    assert seen == {"task": "translation", "model": "some/local/nllb", "src": "swh_Latn", "tgt": "eng_Latn"}
+    assert seen == {
+        "task": "translation",
+        "model": "some/local/nllb",
+        "src": "swh_Latn",
+        "tgt": "eng_Latn",
+    }

@@ -5,13 +5,13 @@ import json
 
 import pytest
 
+from mlsteer.analysis.paired import Comparison
 from mlsteer.errors import MlsteerError
 from mlsteer.evaluation.store import ResultStore
 from mlsteer.experiment import load_config, run_experiment
 from mlsteer.experiment.config import parse_config
 from mlsteer.experiment.results_page import write_results_page
 from mlsteer.experiment.summary import verdict
-from mlsteer.analysis.paired import Comparison
 from tests.test_sweep_transfer import SENTENCES, data_dir  # noqa: F401  (fixture)
 
 BASE = {"name": "t", "out": "runs/t", "languages": ["sw"]}
@@ -19,44 +19,81 @@ BASE = {"name": "t", "out": "runs/t", "languages": ["sw"]}
 
 def test_builtin_configs_parse():
     demo = load_config("demo")
-    assert demo.name == "demo" and len(demo.languages) >= 4 and {l.name for l in demo.learners} >= {"mse", "bipo"}
-    assert demo.resolved(has_data=False).corpus == "builtin" and demo.resolved(has_data=True).sweep_task == "xcopa"
+    assert (
+        demo.name == "demo"
+        and len(demo.languages) >= 4
+        and {learner.name for learner in demo.learners} >= {"mse", "bipo"}
+    )
+    assert (
+        demo.resolved(has_data=False).corpus == "builtin"
+        and demo.resolved(has_data=True).sweep_task == "xcopa"
+    )
     assert load_config("demo", out="elsewhere").out.name == "elsewhere"
     paper = load_config("paper")
-    assert paper.resolved(has_data=True).tasks[0] == "xcopa" and paper.resolved(has_data=False).corpus == "tatoeba"
+    assert (
+        paper.resolved(has_data=True).tasks[0] == "xcopa"
+        and paper.resolved(has_data=False).corpus == "tatoeba"
+    )
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"langauges": ["sw"]}, "unknown key.*langauges"),
-    ({"languages": ["xx"]}, "unknown language code 'xx'"),
-    ({"languages": []}, "languages is empty"),
-    ({"learners": [{"name": "adam"}]}, "unknown learner 'adam'"),
-    ({"learners": [{"name": "lstsq", "scale": "relative"}]}, "lstsq learns a map, which has no relative scale"),
-    ({"learners": [{"name": "bipo", "all_layers": True}]}, "bipo trains one layer per run"),
-    ({"learners": [{"name": "mse"}, {"name": "mse", "alphas": [2.0]}]}, "two learners share the name 'mse'; give each a distinct label"),
-    ({"learners": [{"name": "mse", "positions": "generated"}]}, "positions 'generated'; use all or prompt"),
-    ({"learners": [{"name": "mse", "label": "../x"}]}, "label '../x' names files"),
-    ({"data": {"sweep_task": "mgsm"}}, "sweep_task 'mgsm' generates text"),
-    ({"data": {"tasks": ["squad"]}}, "unknown task 'squad'"),
-    ({"data": {"corpus_name": "x"}}, r"\[data\]: unknown key.*corpus_name"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"langauges": ["sw"]}, "unknown key.*langauges"),
+        ({"languages": ["xx"]}, "unknown language code 'xx'"),
+        ({"languages": []}, "languages is empty"),
+        ({"learners": [{"name": "adam"}]}, "unknown learner 'adam'"),
+        (
+            {"learners": [{"name": "lstsq", "scale": "relative"}]},
+            "lstsq learns a map, which has no relative scale",
+        ),
+        ({"learners": [{"name": "bipo", "all_layers": True}]}, "bipo trains one layer per run"),
+        (
+            {"learners": [{"name": "mse"}, {"name": "mse", "alphas": [2.0]}]},
+            "two learners share the name 'mse'; give each a distinct label",
+        ),
+        (
+            {"learners": [{"name": "mse", "positions": "generated"}]},
+            "positions 'generated'; use all or prompt",
+        ),
+        ({"learners": [{"name": "mse", "label": "../x"}]}, "label '../x' names files"),
+        ({"data": {"sweep_task": "mgsm"}}, "sweep_task 'mgsm' generates text"),
+        ({"data": {"tasks": ["squad"]}}, "unknown task 'squad'"),
+        ({"data": {"corpus_name": "x"}}, r"\[data\]: unknown key.*corpus_name"),
+    ],
+)
 def test_config_errors_name_the_problem(change, message):
     with pytest.raises(MlsteerError, match=message):
         parse_config({**BASE, **change})
     with pytest.raises(MlsteerError, match="missing required key 'languages'"):
         parse_config({"name": "t", "out": "x"})
-    with pytest.raises(MlsteerError, match="no config file nope.toml; pass a TOML file or a built-in name"):
+    with pytest.raises(
+        MlsteerError, match="no config file nope.toml; pass a TOML file or a built-in name"
+    ):
         load_config("nope.toml")
 
 
-def test_run_end_to_end_resumes_and_refuses_another_config(tiny_gemma, data_dir, tmp_path):  # noqa: F811
+def test_run_end_to_end_resumes_and_refuses_another_config(tiny_gemma, data_dir, tmp_path):
     tatoeba = data_dir / "tatoeba"
-    (tatoeba / "tatoeba.spa-eng.spa").write_text("".join(f"es {s}\n" for s in SENTENCES), encoding="utf-8")
-    (tatoeba / "tatoeba.spa-eng.eng").write_text("".join(s + "\n" for s in SENTENCES), encoding="utf-8")
+    (tatoeba / "tatoeba.spa-eng.spa").write_text(
+        "".join(f"es {s}\n" for s in SENTENCES), encoding="utf-8"
+    )
+    (tatoeba / "tatoeba.spa-eng.eng").write_text(
+        "".join(s + "\n" for s in SENTENCES), encoding="utf-8"
+    )
     raw = {
-        "name": "tiny", "out": str(tmp_path / "run"), "model": "tiny-gemma3", "languages": ["sw", "id", "es"],
-        "layers": [1, 2], "alphas": [4.0], "sweep_limit": 6, "limit": 8, "methods": ["basic", "fewshot:2"],
-        "lens": ["sw"], "pca_layer": 1, "analysis_texts": 6,
+        "name": "tiny",
+        "out": str(tmp_path / "run"),
+        "model": "tiny-gemma3",
+        "languages": ["sw", "id", "es"],
+        "layers": [1, 2],
+        "alphas": [4.0],
+        "sweep_limit": 6,
+        "limit": 8,
+        "methods": ["basic", "fewshot:2"],
+        "lens": ["sw"],
+        "pca_layer": 1,
+        "analysis_texts": 6,
         "learners": [{"name": "mse"}, {"name": "meandiff", "layers": [2]}],
         "data": {"corpus": "builtin", "sweep_task": "xcopa", "tasks": ["xcopa"]},
         "with_data": {"corpus": "tatoeba", "pairs": 12, "sweep_task": "xcopa", "tasks": ["xcopa"]},
@@ -64,27 +101,55 @@ def test_run_end_to_end_resumes_and_refuses_another_config(tiny_gemma, data_dir,
     config = parse_config(raw)
     result = run_experiment(config, data_dir, progress=False, exports=False)
     out = config.out
-    for path in ("sweep/mse/sweep_xcopa.json", "sweep/meandiff/sweep_xcopa.html", "chosen/mse/sw.safetensors",
-                 "chosen/mse/es.safetensors", "eval/results.sqlite", "eval/table.md", "analysis/lens/lens_sw.json",
-                 "analysis/pca/pca.json", "summary.md", "report.html", "config.json"):
+    for path in (
+        "sweep/mse/sweep_xcopa.json",
+        "sweep/meandiff/sweep_xcopa.html",
+        "chosen/mse/sw.safetensors",
+        "chosen/mse/es.safetensors",
+        "eval/results.sqlite",
+        "eval/table.md",
+        "analysis/lens/lens_sw.json",
+        "analysis/pca/pca.json",
+        "summary.md",
+        "report.html",
+        "config.json",
+    ):
         assert (out / path).exists(), path
     assert not (out / "sweep/mse/test").exists()  # the sweep stops at the validation choice
     rows = ResultStore(out / "eval").rows()
     methods = {r.method for r in rows}
-    assert methods == {"basic", "fewshot2", "steered:mse@1", "steered:mse@1:negated", "steered:mse@1:random",
-                       "steered:meandiff@1", "steered:meandiff@1:negated", "steered:meandiff@1:random"}
-    assert {r.lang for r in rows} == {"sw", "id"} and len(rows) == 2 * 8 * len(methods)  # es: xcopa lacks it
+    assert methods == {
+        "basic",
+        "fewshot2",
+        "steered:mse@1",
+        "steered:mse@1:negated",
+        "steered:mse@1:random",
+        "steered:meandiff@1",
+        "steered:meandiff@1:negated",
+        "steered:meandiff@1:random",
+    }
+    assert {r.lang for r in rows} == {"sw", "id"} and len(rows) == 2 * 8 * len(
+        methods
+    )  # es: xcopa lacks it
     assert "| method | sw | id | mean |" in result.summary and "| mse@1 negated |" in result.summary
-    assert "| es | L" in result.summary and "(shared)" in result.summary  # es: xcopa lacks it, shared choice
+    assert (
+        "| es | L" in result.summary and "(shared)" in result.summary
+    )  # es: xcopa lacks it, shared choice
     sweep = json.loads((out / "sweep/mse/sweep_xcopa.json").read_text())
     chosen = {s["lang"]: s["chosen"]["layer"] for s in sweep["languages"]}
-    assert [entry["layer"] for entry in _entries(out / "chosen/mse/sw.safetensors")] == [chosen["sw"]]
+    assert [entry["layer"] for entry in _entries(out / "chosen/mse/sw.safetensors")] == [
+        chosen["sw"]
+    ]
 
     page = write_results_page(out, tmp_path / "docs" / "results.md").read_text()
-    assert "## Accuracy" in page and "| xcopa | steered:mse@1 |" in page and "xcopa id 8, sw 8" in page
+    assert (
+        "## Accuracy" in page and "| xcopa | steered:mse@1 |" in page and "xcopa id 8, sw 8" in page
+    )
     assert "| mse | " in page and "Next to the paper's claims" in page
 
-    again = run_experiment(config, data_dir, progress=False, exports=False)  # everything done: nothing added
+    again = run_experiment(
+        config, data_dir, progress=False, exports=False
+    )  # everything done: nothing added
     assert len(ResultStore(out / "eval").rows()) == len(rows) and again.summary == result.summary
     with pytest.raises(MlsteerError, match="made by a different config .*differs in: limit"):
         run_experiment(parse_config({**raw, "limit": 4}), data_dir, progress=False, exports=False)
@@ -109,7 +174,9 @@ def test_a_run_folder_from_before_a_config_key_existed_resumes(tmp_path):
     saved.write_text(json.dumps(record))
     _claim(config, config.data)  # no "differs in: transfer"
     with pytest.raises(MlsteerError, match="differs in: transfer"):
-        _claim(parse_config({**BASE, "out": str(tmp_path / "run"), "transfer": ["xcopa"]}), config.data)
+        _claim(
+            parse_config({**BASE, "out": str(tmp_path / "run"), "transfer": ["xcopa"]}), config.data
+        )
 
 
 def test_verdict_needs_two_standard_errors():
@@ -124,7 +191,9 @@ def test_summary_shows_a_method_still_running_instead_of_comparing_a_subset(tmp_
     from mlsteer.experiment.summary import plan_from_store, summary_markdown
 
     store = ResultStore(tmp_path)
-    store.add([ResultRow("m", "xnli", "sw", "basic", str(i), "0", "0", i % 2 == 0) for i in range(4)])
+    store.add(
+        [ResultRow("m", "xnli", "sw", "basic", str(i), "0", "0", i % 2 == 0) for i in range(4)]
+    )
     store.add([ResultRow("m", "xnli", "sw", "fewshot3", str(i), "0", "0", True) for i in range(2)])
     plan, methods = plan_from_store(store, "m")
     text = summary_markdown(store, "m", plan, methods, {}, "xnli")
@@ -138,11 +207,20 @@ def test_tally_leaves_out_a_method_still_running_and_states_the_detectable_effec
 
     store = ResultStore(tmp_path)
     for lang in ("sw", "zh"):
-        store.add([ResultRow("m", "xnli", lang, "basic", str(i), "0", "0", i % 2 == 0) for i in range(40)])
+        store.add(
+            [ResultRow("m", "xnli", lang, "basic", str(i), "0", "0", i % 2 == 0) for i in range(40)]
+        )
         # the steered run flips 3 of 40 items right: within 2 SE
-        store.add([ResultRow("m", "xnli", lang, "steered:v@1", str(i), "0", "0", i % 2 == 0 or i < 6) for i in range(40)])
+        store.add(
+            [
+                ResultRow("m", "xnli", lang, "steered:v@1", str(i), "0", "0", i % 2 == 0 or i < 6)
+                for i in range(40)
+            ]
+        )
     # few-shot has finished sw, but zh only on 4 items, all right: must not be tallied on them
-    store.add([ResultRow("m", "xnli", "sw", "fewshot3", str(i), "0", "0", i % 2 == 0) for i in range(40)])
+    store.add(
+        [ResultRow("m", "xnli", "sw", "fewshot3", str(i), "0", "0", i % 2 == 0) for i in range(40)]
+    )
     store.add([ResultRow("m", "xnli", "zh", "fewshot3", str(i), "0", "0", True) for i in range(4)])
     plan, methods = plan_from_store(store, "m")
     lines = _tally(store, "m", plan, methods)
@@ -160,9 +238,18 @@ def test_summary_gives_the_share_of_the_ceilings_gain_for_steered_methods_only(t
     store = ResultStore(tmp_path)
     n = 40
     store.add([ResultRow("m", "xnli", "sw", "basic", str(i), "0", "0", i < 10) for i in range(n)])
-    store.add([ResultRow("m", "xnli", "sw", "translate_test", str(i), "0", "0", i < 30) for i in range(n)])  # +50 points
-    store.add([ResultRow("m", "xnli", "sw", "steered:v@1", str(i), "0", "0", i < 20) for i in range(n)])  # +25 points
-    store.add([ResultRow("m", "xnli", "sw", "steered:v@1:negated", str(i), "0", "0", i < 5) for i in range(n)])
+    store.add(
+        [ResultRow("m", "xnli", "sw", "translate_test", str(i), "0", "0", i < 30) for i in range(n)]
+    )  # +50 points
+    store.add(
+        [ResultRow("m", "xnli", "sw", "steered:v@1", str(i), "0", "0", i < 20) for i in range(n)]
+    )  # +25 points
+    store.add(
+        [
+            ResultRow("m", "xnli", "sw", "steered:v@1:negated", str(i), "0", "0", i < 5)
+            for i in range(n)
+        ]
+    )
     plan, methods = plan_from_store(store, "m")
     text = summary_markdown(store, "m", plan, methods, {}, "xnli")
     assert "| v@1: share of the ceiling's gain | 50% ±" in text
@@ -170,19 +257,48 @@ def test_summary_gives_the_share_of_the_ceilings_gain_for_steered_methods_only(t
     assert "translate_test (oracle English: ceiling)" in text
 
 
-def test_run_sweeps_maps_all_layers_relative_scale_prompt_positions_and_two_bipo_settings(tiny_gemma, data_dir, tmp_path):  # noqa: F811
+def test_run_sweeps_maps_all_layers_relative_scale_prompt_positions_and_two_bipo_settings(
+    tiny_gemma, data_dir, tmp_path
+):
     from mlsteer.steering import SteeringMap, SteeringVector, load_steering
 
     raw = {
-        "name": "strong", "out": str(tmp_path / "run"), "model": "tiny-gemma3", "languages": ["sw"],
-        "layers": [1, 2], "alphas": [0.5, 1.0], "sweep_limit": 4, "limit": 4, "methods": ["basic"],
+        "name": "strong",
+        "out": str(tmp_path / "run"),
+        "model": "tiny-gemma3",
+        "languages": ["sw"],
+        "layers": [1, 2],
+        "alphas": [0.5, 1.0],
+        "sweep_limit": 4,
+        "limit": 4,
+        "methods": ["basic"],
         "learners": [
             {"name": "lstsq"},
             {"name": "lstsq", "label": "lstsq-all", "all_layers": True},
-            {"name": "mse", "label": "mse-rel", "scale": "relative", "alphas": [0.1], "positions": "prompt"},
-            {"name": "bipo", "label": "bipo-paper", "layers": [1], "alphas": [1.0], "pairs": 8, "epochs": 1},
-            {"name": "bipo", "label": "bipo-rms", "layers": [1], "alphas": [1.0], "pairs": 8, "epochs": 1,
-             "lr_per_resid_rms": True},
+            {
+                "name": "mse",
+                "label": "mse-rel",
+                "scale": "relative",
+                "alphas": [0.1],
+                "positions": "prompt",
+            },
+            {
+                "name": "bipo",
+                "label": "bipo-paper",
+                "layers": [1],
+                "alphas": [1.0],
+                "pairs": 8,
+                "epochs": 1,
+            },
+            {
+                "name": "bipo",
+                "label": "bipo-rms",
+                "layers": [1],
+                "alphas": [1.0],
+                "pairs": 8,
+                "epochs": 1,
+                "lr_per_resid_rms": True,
+            },
         ],
         "data": {"corpus": "builtin", "pairs": 16, "sweep_task": "xcopa", "tasks": ["xcopa"]},
     }
@@ -191,7 +307,11 @@ def test_run_sweeps_maps_all_layers_relative_scale_prompt_positions_and_two_bipo
     out = config.out
     methods = {r.method for r in ResultStore(out / "eval").rows()}
     for label in ("lstsq", "lstsq-all", "mse-rel/prompt", "bipo-paper", "bipo-rms"):
-        assert {f"steered:{label}@1", f"steered:{label}@1:negated", f"steered:{label}@1:random"} <= methods, label
+        assert {
+            f"steered:{label}@1",
+            f"steered:{label}@1:negated",
+            f"steered:{label}@1:random",
+        } <= methods, label
     # one map per layer for lstsq; every learned layer at once for lstsq-all, swept over alpha alone
     [single] = load_steering(out / "chosen/lstsq/sw.safetensors")
     every = load_steering(out / "chosen/lstsq-all/sw.safetensors")
@@ -200,19 +320,34 @@ def test_run_sweeps_maps_all_layers_relative_scale_prompt_positions_and_two_bipo
     assert sweep["layers"] == [-1] and len(sweep["validation"]) == 1
     # relative scale: the chosen vector adds 0.1 of the layer's mean residual norm
     [relative] = load_steering(out / "chosen/mse-rel/sw.safetensors")
-    assert isinstance(relative, SteeringVector) and relative.norm == pytest.approx(0.1 * relative.resid_norm, rel=1e-5)
+    assert isinstance(relative, SteeringVector) and relative.norm == pytest.approx(
+        0.1 * relative.resid_norm, rel=1e-5
+    )
     # the two BiPO settings are two files, trained with different learning rates
-    paper, scaled = (load_steering(out / f"vectors/sw_{label}.safetensors")[0] for label in ("bipo-paper", "bipo-rms"))
+    paper, scaled = (
+        load_steering(out / f"vectors/sw_{label}.safetensors")[0]
+        for label in ("bipo-paper", "bipo-rms")
+    )
     assert paper.norm != pytest.approx(scaled.norm, rel=1e-3)
     assert "all layers" in (out / "summary.md").read_text()
 
 
-def test_a_learner_for_fewer_languages_is_evaluated_on_those_only(tiny_gemma, data_dir, tmp_path):  # noqa: F811
+def test_a_learner_for_fewer_languages_is_evaluated_on_those_only(tiny_gemma, data_dir, tmp_path):
     raw = {
-        "name": "some", "out": str(tmp_path / "run"), "model": "tiny-gemma3", "languages": ["sw", "id"],
-        "layers": [1], "alphas": [1.0], "sweep_limit": 4, "limit": 4, "methods": ["basic"],
+        "name": "some",
+        "out": str(tmp_path / "run"),
+        "model": "tiny-gemma3",
+        "languages": ["sw", "id"],
+        "layers": [1],
+        "alphas": [1.0],
+        "sweep_limit": 4,
+        "limit": 4,
+        "methods": ["basic"],
         # task-like pairs (MSVAMP) exist for sw only: that learner covers sw alone
-        "learners": [{"name": "meandiff"}, {"name": "mse", "label": "mse-sw", "corpus": "msvamp", "languages": ["sw"]}],
+        "learners": [
+            {"name": "meandiff"},
+            {"name": "mse", "label": "mse-sw", "corpus": "msvamp", "languages": ["sw"]},
+        ],
         "data": {"corpus": "tatoeba", "pairs": 12, "sweep_task": "xcopa", "tasks": ["xcopa"]},
     }
     config = parse_config(raw)
@@ -226,17 +361,32 @@ def test_a_learner_for_fewer_languages_is_evaluated_on_those_only(tiny_gemma, da
         parse_config({**raw, "learners": [{"name": "mse", "languages": ["es"]}]})
 
 
-def test_run_transfer_step_applies_each_languages_vector_to_the_others(tiny_gemma, data_dir, tmp_path):  # noqa: F811
+def test_run_transfer_step_applies_each_languages_vector_to_the_others(
+    tiny_gemma, data_dir, tmp_path
+):
     raw = {
-        "name": "transfer", "out": str(tmp_path / "run"), "model": "tiny-gemma3", "languages": ["sw", "id"],
-        "layers": [1], "alphas": [1.0], "sweep_limit": 4, "limit": 4, "methods": ["basic"], "transfer": ["xcopa"],
+        "name": "transfer",
+        "out": str(tmp_path / "run"),
+        "model": "tiny-gemma3",
+        "languages": ["sw", "id"],
+        "layers": [1],
+        "alphas": [1.0],
+        "sweep_limit": 4,
+        "limit": 4,
+        "methods": ["basic"],
+        "transfer": ["xcopa"],
         "learners": [{"name": "meandiff"}],
         "data": {"corpus": "tatoeba", "pairs": 12, "sweep_task": "xcopa", "tasks": ["xcopa"]},
     }
     config = parse_config(raw)
     run_experiment(config, data_dir, progress=False, exports=False)
     matrix = json.loads((config.out / "analysis/transfer/transfer_xcopa.json").read_text())
-    assert set(matrix["rows"]) == {"sw", "id"} and set(matrix["columns"]) == {"sw", "id"}  # xcopa has no en
-    assert "Cross-language transfer on xcopa" in (config.out / "report.html").read_text(encoding="utf-8")
+    assert set(matrix["rows"]) == {"sw", "id"} and set(matrix["columns"]) == {
+        "sw",
+        "id",
+    }  # xcopa has no en
+    assert "Cross-language transfer on xcopa" in (config.out / "report.html").read_text(
+        encoding="utf-8"
+    )
     with pytest.raises(MlsteerError, match="transfer task 'mgsm' generates text"):
         parse_config({**raw, "transfer": ["mgsm"]})

@@ -5,7 +5,27 @@ from mlsteer.errors import MlsteerError
 from mlsteer.langid import DEFAULT_TOKEN_DETECTOR, TOKEN_DETECTORS, detect_language, get_detector
 
 LATIN = ("en", "es", "fr", "de", "it", "pt", "id", "tr", "vi", "sw")
-HEADER_LANGS = ("en es fr de it pt id tr vi sw zh ja ru th bn te ar hi el").split()
+HEADER_LANGS = [
+    "en",
+    "es",
+    "fr",
+    "de",
+    "it",
+    "pt",
+    "id",
+    "tr",
+    "vi",
+    "sw",
+    "zh",
+    "ja",
+    "ru",
+    "th",
+    "bn",
+    "te",
+    "ar",
+    "hi",
+    "el",
+]
 
 
 def test_detect_language_keeps_its_behaviour():
@@ -35,7 +55,18 @@ def test_candidates_are_respected(name):
     candidates = ["de", "it"]
     detect = get_detector(name, candidates)
     # words of other languages, and of other scripts, must still map into the candidates or None
-    for word in ["the", "house", "perro", "maison", "rumah", "köpek", "nước", "水", "собака", "xyz"]:
+    for word in [
+        "the",
+        "house",
+        "perro",
+        "maison",
+        "rumah",
+        "köpek",
+        "nước",
+        "水",
+        "собака",
+        "xyz",
+    ]:
         assert detect(word) in {"de", "it", None}, word
     assert detect("the") is not None  # restricted, not refusing: English words get a candidate
 
@@ -70,7 +101,9 @@ def test_detectors_are_cached_and_deterministic():
     for name in TOKEN_DETECTORS:
         assert get_detector(name, ["en", "fr"]) is get_detector(name, ("fr", "en"))
         detect = get_detector(name, LATIN)
-        assert [detect(w) for w in ("sol", "ay", "mti")] == [detect(w) for w in ("sol", "ay", "mti")]
+        assert [detect(w) for w in ("sol", "ay", "mti")] == [
+            detect(w) for w in ("sol", "ay", "mti")
+        ]
 
 
 def test_chinese_maps_to_zh():
@@ -103,7 +136,9 @@ def test_labelled_drops_cross_language_duplicates():
     assert "mano" not in [w for w, _ in words.labelled(["es"])]
     assert "水" not in [w for w, _ in words.labelled(["zh", "ja"])]
 
-    table = parse_words("concept\ten\tde\tfr\nhotel\thotel\thotel\thôtel\nhouse\thouse\thaus\tmaison\n")
+    table = parse_words(
+        "concept\ten\tde\tfr\nhotel\thotel\thotel\thôtel\nhouse\thouse\thaus\tmaison\n"
+    )
     assert table.labelled() == [("house", "en"), ("haus", "de"), ("hôtel", "fr"), ("maison", "fr")]
 
 
@@ -112,11 +147,17 @@ def test_labelled_drops_cross_language_duplicates():
     [
         ("concept\ten\tde\nwater\twater\n", r"x:2: expected 3 tab-separated cells"),
         ("concept\ten\tde\nwater\twater\t\n", r"x:2: empty cell"),
-        ("# c\nconcept\ten\tde\n\nwater\twater\tdas wasser\n", r"x:4: de cell 'das wasser' has several"),
+        (
+            "# c\nconcept\ten\tde\n\nwater\twater\tdas wasser\n",
+            r"x:4: de cell 'das wasser' has several",
+        ),
         ("concept\ten\tde\nwater\twater\tWasser\n", r"x:2: .*lowercase"),
         ("concept\ten\txx\n", r"x:1: unknown language code 'xx'"),
         ("en\tde\nwater\twasser\n", r"x:1: expected a header"),
-        ("concept\ten\tde\nwater\twater\twasser\nwater\twater\twasser\n", r"x:3: concept 'water' appears twice"),
+        (
+            "concept\ten\tde\nwater\twater\twasser\nwater\twater\twasser\n",
+            r"x:3: concept 'water' appears twice",
+        ),
         ("# only a comment\n", r"x: no header or no rows"),
     ],
 )

@@ -4,6 +4,7 @@ import torch
 from mlsteer.errors import LayerOutOfRangeError, UnknownModelError
 from mlsteer.models import load_model
 from mlsteer.models.tiny import tiny_hf_model
+
 from .tolerances import FORWARD, assert_close_scaled
 
 
@@ -16,12 +17,18 @@ def test_tiny_model_shape_and_hooks(tiny_model):
 
 
 def test_bridge_logits_equal_hf_logits(tiny_model, reference_hf):
-    encoded = tiny_model.tokenizer(["a cat", "el gato se sienta"], return_tensors="pt", padding=True)
+    encoded = tiny_model.tokenizer(
+        ["a cat", "el gato se sienta"], return_tensors="pt", padding=True
+    )
     with torch.inference_mode():
-        bridge_logits = tiny_model.bridge(encoded["input_ids"], attention_mask=encoded["attention_mask"])
+        bridge_logits = tiny_model.bridge(
+            encoded["input_ids"], attention_mask=encoded["attention_mask"]
+        )
         hf_logits = reference_hf[tiny_model.name](**encoded).logits
     real = encoded["attention_mask"].bool()
-    assert_close_scaled(bridge_logits[real], hf_logits[real], ulps=FORWARD)  # other kernels, same weights
+    assert_close_scaled(
+        bridge_logits[real], hf_logits[real], ulps=FORWARD
+    )  # other kernels, same weights
 
 
 @pytest.mark.parametrize("layer", [-1, 4, 100, 1.5, True])

@@ -9,7 +9,9 @@ from mlsteer.analysis.paired import compare, detectable_effect, gap_recovered
 from mlsteer.errors import MlsteerError
 
 
-def _paired(baseline: torch.Tensor, flip: float, right: float, generator: torch.Generator) -> torch.Tensor:
+def _paired(
+    baseline: torch.Tensor, flip: float, right: float, generator: torch.Generator
+) -> torch.Tensor:
     """A method that keeps each baseline answer, except a ``flip`` share of items redrawn as
     right with probability ``right``: paired with the baseline like a steered run."""
     redraw = torch.rand(baseline.shape, generator=generator) < flip
@@ -21,7 +23,9 @@ def test_detectable_effect_is_found_with_the_stated_power():
     beyond 1.96 SE, and a planted zero about 5%."""
     generator = torch.Generator().manual_seed(0)
     n, flip, trials = 400, 0.2, 1000
-    expected_se = math.sqrt(flip * 0.5 / n)  # var(d) = P(redrawn answer differs) = flip * 1/2 at p = 1/2
+    expected_se = math.sqrt(
+        flip * 0.5 / n
+    )  # var(d) = P(redrawn answer differs) = flip * 1/2 at p = 1/2
     effect = detectable_effect(expected_se)
     found = {0.0: 0, effect: 0}
     for planted in found:
@@ -41,7 +45,9 @@ def test_gap_recovered_is_the_ratio_of_paired_gains_with_a_bootstrap_sized_error
     n = 600
     baseline = torch.rand(n, generator=generator) < 0.4
     ceiling = _paired(baseline, 0.5, 0.8, generator)  # gains ~20 points
-    steered = torch.where(torch.rand(n, generator=generator) < 0.5, ceiling, baseline)  # about half of that
+    steered = torch.where(
+        torch.rand(n, generator=generator) < 0.5, ceiling, baseline
+    )  # about half of that
     result = gap_recovered(steered, baseline, ceiling)
     exact = compare(steered, baseline).delta / compare(ceiling, baseline).delta
     assert result.fraction == pytest.approx(exact, rel=1e-6) and 0.3 < result.fraction < 0.7

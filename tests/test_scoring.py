@@ -61,7 +61,9 @@ def test_shared_prefix_equals_one_forward_per_option(tiny_model, task_data, name
     assert_same_scores(run(score_choices_padded, batch_size=5), reference)
     if positions is not None:  # the vector really moved the scores the references agree on
         plain = score_choices_loop(tiny_model, queries)
-        assert any(a.logprobs != approx_scaled(b.logprobs, FORWARD) for a, b in zip(plain, reference))
+        assert any(
+            a.logprobs != approx_scaled(b.logprobs, FORWARD) for a, b in zip(plain, reference)
+        )
 
 
 def test_mixed_option_lengths_and_batch_sizes_agree(tiny_gemma):
@@ -91,13 +93,18 @@ def test_letter_answers_need_one_forward_per_item_batch(task_data):
     tiny_gemma = load_model("tiny-gemma3")
     # m_mmlu's prompts with letters this tiny tokenizer keeps whole (real vocabularies have " A")
     queries = [Query(q.context, ("A", "B", "C", "D")) for q in queries_of("m_mmlu", task_data)]
-    assert all(len(tiny_gemma.tokenizer(o, add_special_tokens=False)["input_ids"]) == 1
-               for q in queries for o in q.continuations)
+    assert all(
+        len(tiny_gemma.tokenizer(o, add_special_tokens=False)["input_ids"]) == 1
+        for q in queries
+        for o in q.continuations
+    )
     assert_same_scores(score_choices(tiny_gemma, queries), score_choices_loop(tiny_gemma, queries))
     sizes, hooks = count_forwards(tiny_gemma)
     with hooks:
         score_choices(tiny_gemma, queries, batch_size=4 * len(queries))
-    assert [size[0] for size in sizes] == [len(queries)]  # one pass, one row per item, no option pass
+    assert [size[0] for size in sizes] == [
+        len(queries)
+    ]  # one pass, one row per item, no option pass
     sizes, hooks = count_forwards(tiny_gemma)
     with hooks:
         score_choices_padded(tiny_gemma, queries, batch_size=4 * len(queries))
@@ -127,13 +134,16 @@ def test_empty_option_and_bad_batch_size_are_named(tiny_gemma):
 PROMPTS = ["The cat", "El gato se sienta en la alfombra y", "猫", "The answer is 42. One, two"]
 
 
-def hf_generate(model, prompt: str, max_new_tokens: int, vector: SteeringVector | None = None) -> list[int]:
+def hf_generate(
+    model, prompt: str, max_new_tokens: int, vector: SteeringVector | None = None
+) -> list[int]:
     """Plain HF ``generate`` on one unpadded prompt, with an ordinary forward hook adding the
     vector at every position but BOS (the reference for steered generation)."""
     hf_model = model.bridge.original_model
     ids = model.tokenizer(prompt, return_tensors="pt")["input_ids"]
     handles = []
     if vector is not None:
+
         def add(module, args, output):
             hidden = output[0] if isinstance(output, tuple) else output
             delta = vector.vector.to(hidden.dtype)
@@ -146,12 +156,17 @@ def hf_generate(model, prompt: str, max_new_tokens: int, vector: SteeringVector 
         handles.append(hf_model.model.layers[vector.layer].register_forward_hook(add))
     try:
         with torch.inference_mode():
-            out = hf_model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
-                                    do_sample=False, pad_token_id=model.tokenizer.pad_token_id)
+            out = hf_model.generate(
+                ids,
+                attention_mask=torch.ones_like(ids),
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=model.tokenizer.pad_token_id,
+            )
     finally:
         for handle in handles:
             handle.remove()
-    return out[0, ids.shape[1]:].tolist()
+    return out[0, ids.shape[1] :].tolist()
 
 
 @pytest.mark.parametrize("steered", [False, True])
@@ -166,7 +181,9 @@ def test_batched_generation_equals_hf_generate_per_prompt(tiny_model, steered):
     eos = tiny_model.tokenizer.eos_token_id
     for row, tokens in zip(ours.tokens.tolist(), expected):
         assert row[: len(tokens)] == tokens
-        assert all(t == tiny_model.tokenizer.pad_token_id for t in row[len(tokens):]) or eos in tokens
+        assert (
+            all(t == tiny_model.tokenizer.pad_token_id for t in row[len(tokens) :]) or eos in tokens
+        )
 
 
 def test_finished_rows_leave_the_batch():
@@ -174,10 +191,16 @@ def test_finished_rows_leave_the_batch():
     """A stop string ends one row early; later forwards run without it, and its text stops there."""
     full = generate(tiny_gemma, PROMPTS, max_new_tokens=10, stop_at_eos=False)
     stop = full.texts[0][2:4]  # a string row 0 produces at its 3rd-4th characters
-    assert stop and all(stop not in text[:3] for text in full.texts[1:]) or pytest.skip("no distinctive stop")
+    assert (
+        stop
+        and all(stop not in text[:3] for text in full.texts[1:])
+        or pytest.skip("no distinctive stop")
+    )
     sizes, hooks = count_forwards(tiny_gemma)
     with hooks:
-        stopped = generate(tiny_gemma, PROMPTS, max_new_tokens=10, stop_at_eos=False, stop_strings=(stop,))
+        stopped = generate(
+            tiny_gemma, PROMPTS, max_new_tokens=10, stop_at_eos=False, stop_strings=(stop,)
+        )
     assert stopped.texts[0] == full.texts[0][: full.texts[0].index(stop)]
     assert min(size[0] for size in sizes) < len(PROMPTS) == sizes[0][0]
     for i in range(1, len(PROMPTS)):  # the other rows are untouched by row 0 leaving
@@ -189,7 +212,9 @@ def test_finished_rows_leave_the_batch():
 def test_stop_string_spanning_tokens_is_found_on_the_newest_tokens(tiny_gemma):
     full = generate(tiny_gemma, ["The cat"], max_new_tokens=12, stop_at_eos=False)
     stop = full.texts[0][5:11]  # six characters: spans several of this byte-level BPE's tokens
-    stopped = generate(tiny_gemma, ["The cat"], max_new_tokens=12, stop_at_eos=False, stop_strings=(stop,))
+    stopped = generate(
+        tiny_gemma, ["The cat"], max_new_tokens=12, stop_at_eos=False, stop_strings=(stop,)
+    )
     assert stopped.texts[0] == full.texts[0][: full.texts[0].index(stop)]
     assert stopped.tokens.shape[1] < full.tokens.shape[1]
 

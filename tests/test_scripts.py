@@ -44,6 +44,8 @@ def test_language_distribution_on_planted_lens():
     lens = LensTopK((3, 9), torch.zeros(1, 2, 3, dtype=torch.long), probs, tokens)
     detect = lambda text: "en" if text in {"the", "house"} else None  # noqa: E731
     dist = language_distribution(lens, ["en", "th"], detect)
-    assert_close_scaled(dist, torch.tensor([[0.8, 0.0, 0.2], [0.0, 0.8, 0.2]]), ulps=EXACT_OPS)  # shares of 1
+    assert_close_scaled(
+        dist, torch.tensor([[0.8, 0.0, 0.2], [0.0, 0.8, 0.2]]), ulps=EXACT_OPS
+    )  # shares of 1
     assert token_language("▁house", None) is None  # Latin needs a detector
     assert token_language("▁house", lambda t: "ru") is None  # a detector cannot leave the script

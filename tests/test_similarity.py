@@ -21,9 +21,7 @@ from mlsteer.plots.similarity import distance_matrix_figure, similarity_heatmap
 from .tolerances import SHORT_SUM, assert_close_scaled
 
 
-def planted_pairs(
-    cosines: list[float], n_pairs: int = 4, d: int = 32, offset: float = 0.0
-):
+def planted_pairs(cosines: list[float], n_pairs: int = 4, d: int = 32, offset: float = 0.0):
     """Pairs whose centered cosine at layer l is exactly ``cosines[l]``: rows come as (a, b)
     and (-a, -b), so the mean over both sets is exactly the shared ``offset * e_0``."""
     eye = torch.eye(d)
@@ -48,7 +46,9 @@ def test_orthogonal_pairs_are_zero():
     eye = torch.eye(8)
     target = eye[0::2].unsqueeze(1).repeat(1, 2, 1)  # rows e0, e2, e4, e6 at 2 layers
     english = eye[1::2].unsqueeze(1).repeat(1, 2, 1)  # rows e1, e3, e5, e7
-    assert_close_scaled(similarity_to_english(target, english), torch.zeros(2), ulps=SHORT_SUM, scale=1.0)  # cosines
+    assert_close_scaled(
+        similarity_to_english(target, english), torch.zeros(2), ulps=SHORT_SUM, scale=1.0
+    )  # cosines
 
 
 def test_centering_removes_a_shared_offset():
@@ -62,7 +62,9 @@ def test_centering_removes_a_shared_offset():
 
 def test_centering_without_offset_keeps_the_planted_value():
     target, english = planted_pairs([0.3])
-    assert_close_scaled(similarity_to_english(target, english), torch.tensor([0.3]), ulps=SHORT_SUM, scale=1.0)
+    assert_close_scaled(
+        similarity_to_english(target, english), torch.tensor([0.3]), ulps=SHORT_SUM, scale=1.0
+    )
     centered = similarity_to_english(target, english, center=True)
     assert_close_scaled(centered, torch.tensor([0.3]), ulps=SHORT_SUM, scale=1.0)
 
@@ -144,7 +146,9 @@ def test_similarity_by_language_stacks_rows():
     target, english = planted_pairs([0.0, 0.4], d=16)
     result = similarity_by_language({"fr": (same, same), "te": (target, english)}, layers=[3, 7])
     assert result.langs == ("fr", "te") and result.layers == (3, 7)
-    assert_close_scaled(result.values, torch.tensor([[1.0, 1.0], [0.0, 0.4]]), ulps=SHORT_SUM, scale=1.0)
+    assert_close_scaled(
+        result.values, torch.tensor([[1.0, 1.0], [0.0, 0.4]]), ulps=SHORT_SUM, scale=1.0
+    )
     with pytest.raises(MlsteerError, match="layer indices"):
         similarity_by_language({"fr": (same, same)}, layers=[3])
 

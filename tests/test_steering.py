@@ -4,7 +4,12 @@ import pytest
 import torch
 
 from mlsteer.activations import encode_batch
-from mlsteer.errors import IncompatibleVectorError, InvalidOptionError, InvalidVectorError, LayerOutOfRangeError
+from mlsteer.errors import (
+    IncompatibleVectorError,
+    InvalidOptionError,
+    InvalidVectorError,
+    LayerOutOfRangeError,
+)
 from mlsteer.models import load_model
 from mlsteer.models.wrapper import DecodingPositions
 from mlsteer.steering import SteeringVector, generate, position_mask, steer
@@ -15,7 +20,9 @@ from .tolerances import EXACT_OPS, FORWARD, SHORT_SUM, assert_close_scaled, scal
 
 def make_vector(model, layer=2, seed=0, scale=2.0, **kwargs) -> SteeringVector:
     direction = torch.randn(model.d_model, generator=torch.Generator().manual_seed(seed))
-    return SteeringVector(direction * scale, layer, "test", model.fingerprint, resid_norm=10.0, **kwargs)
+    return SteeringVector(
+        direction * scale, layer, "test", model.fingerprint, resid_norm=10.0, **kwargs
+    )
 
 
 def test_exact_effect_layers_before_unchanged_layer_l_shifted(tiny_model, texts):
@@ -42,8 +49,12 @@ def test_include_bos_and_relative_scale(tiny_gemma, texts):
     with steer(tiny_gemma, vector, alpha=0.5, scale="relative", include_bos=True):
         steered = capture_resid(tiny_gemma, batch.input_ids)
     added = 0.5 * vector.resid_norm * vector.vector / vector.norm
-    assert_close_scaled(steered[1], plain[1] + added, ulps=EXACT_OPS)  # one addition on identical inputs
-    assert math.isclose(float(added.norm()), 0.5 * 10.0, rel_tol=EXACT_OPS * torch.finfo(torch.float32).eps)
+    assert_close_scaled(
+        steered[1], plain[1] + added, ulps=EXACT_OPS
+    )  # one addition on identical inputs
+    assert math.isclose(
+        float(added.norm()), 0.5 * 10.0, rel_tol=EXACT_OPS * torch.finfo(torch.float32).eps
+    )
 
 
 def test_hook_removed_after_block_and_after_exception(tiny_gemma, texts):
@@ -52,12 +63,20 @@ def test_hook_removed_after_block_and_after_exception(tiny_gemma, texts):
     before = capture_resid(tiny_gemma, batch.input_ids)[3]
     with steer(tiny_gemma, vector):
         pass
-    torch.testing.assert_close(capture_resid(tiny_gemma, batch.input_ids)[3], before, rtol=0, atol=0)
+    torch.testing.assert_close(
+        capture_resid(tiny_gemma, batch.input_ids)[3], before, rtol=0, atol=0
+    )
     with pytest.raises(RuntimeError, match="boom"):
         with steer(tiny_gemma, vector, alpha=3.0):
             raise RuntimeError("boom")
-    torch.testing.assert_close(capture_resid(tiny_gemma, batch.input_ids)[3], before, rtol=0, atol=0)
-    assert all(not hp.has_hooks() for hp in tiny_gemma.bridge.hook_dict.values() if hasattr(hp, "has_hooks"))
+    torch.testing.assert_close(
+        capture_resid(tiny_gemma, batch.input_ids)[3], before, rtol=0, atol=0
+    )
+    assert all(
+        not hp.has_hooks()
+        for hp in tiny_gemma.bridge.hook_dict.values()
+        if hasattr(hp, "has_hooks")
+    )
 
 
 @pytest.mark.parametrize("positions", ["all", "prompt", "generated"])
@@ -65,8 +84,12 @@ def test_kv_cache_and_no_cache_generate_same_tokens_under_steering(tiny_model, p
     vector = make_vector(tiny_model, layer=1, scale=3.0)
     prompts = ["The cat sits", "El gato", "猫坐在垫子上"]
     with steer(tiny_model, vector, positions=positions):
-        cached = generate(tiny_model, prompts, max_new_tokens=10, use_kv_cache=True, stop_at_eos=False)
-        uncached = generate(tiny_model, prompts, max_new_tokens=10, use_kv_cache=False, stop_at_eos=False)
+        cached = generate(
+            tiny_model, prompts, max_new_tokens=10, use_kv_cache=True, stop_at_eos=False
+        )
+        uncached = generate(
+            tiny_model, prompts, max_new_tokens=10, use_kv_cache=False, stop_at_eos=False
+        )
     plain = generate(tiny_model, prompts, max_new_tokens=10, stop_at_eos=False)
     assert torch.equal(cached.tokens, uncached.tokens)
     assert not torch.equal(cached.tokens, plain.tokens)  # the vector does change the output
@@ -97,7 +120,11 @@ def test_vector_round_trip(tiny_gemma, tmp_path):
     path = vector.save(tmp_path / "v.safetensors")
     loaded = SteeringVector.load(path)
     assert torch.equal(loaded.vector, vector.vector)
-    assert (loaded.layer, loaded.method, loaded.model_fingerprint) == (2, "test", tiny_gemma.fingerprint)
+    assert (loaded.layer, loaded.method, loaded.model_fingerprint) == (
+        2,
+        "test",
+        tiny_gemma.fingerprint,
+    )
     assert loaded.info == vector.info and loaded.train_hash == "abc" and loaded.resid_norm == 10.0
     assert loaded.hook_name == "blocks.2.hook_resid_post"
 
@@ -106,7 +133,9 @@ def test_controls_keep_norm(tiny_gemma):
     vector = make_vector(tiny_gemma)
     assert torch.equal(vector.negated().vector, -vector.vector)
     random = vector.random_like(seed=3)
-    assert math.isclose(random.norm, vector.norm, rel_tol=SHORT_SUM * torch.finfo(torch.float32).eps)  # a rescaled norm
+    assert math.isclose(
+        random.norm, vector.norm, rel_tol=SHORT_SUM * torch.finfo(torch.float32).eps
+    )  # a rescaled norm
     assert torch.equal(random.vector, vector.random_like(seed=3).vector)
     assert abs(float(torch.cosine_similarity(random.vector, vector.vector, dim=0))) < 0.5
 
@@ -121,7 +150,9 @@ def test_vector_errors(tiny_gemma):
         with steer(tiny_gemma, narrow):
             pass
     other = SteeringVector(torch.ones(64), 1, "mse", load_model("tiny-llama").fingerprint)
-    with pytest.raises(IncompatibleVectorError, match="learned on tiny-llama.*allow_other_model=True"):
+    with pytest.raises(
+        IncompatibleVectorError, match="learned on tiny-llama.*allow_other_model=True"
+    ):
         with steer(tiny_gemma, other):
             pass
     with steer(tiny_gemma, other, allow_other_model=True):  # the explicit override
@@ -153,16 +184,25 @@ def test_map_controls_move_residuals_back_or_as_far_in_a_random_direction():
 
     generator = torch.Generator().manual_seed(3)
     d = 16
-    item = SteeringMap(torch.eye(d) + 0.3 * torch.randn(d, d, generator=generator), torch.randn(d, generator=generator),
-                       2, "lstsq", "m@x")
+    item = SteeringMap(
+        torch.eye(d) + 0.3 * torch.randn(d, d, generator=generator),
+        torch.randn(d, generator=generator),
+        2,
+        "lstsq",
+        "m@x",
+    )
     resid = torch.randn(2, 5, d, generator=generator) * 4
     mask = torch.ones(2, 5, dtype=torch.bool)
     moved = item.apply(resid, mask, alpha=1.0) - resid
     back = item.negated().apply(resid, mask, alpha=1.0) - resid
     assert_close_scaled(back, -moved, SHORT_SUM)  # d-term matrix products on both sides
     random = item.random_like(0).apply(resid, mask, alpha=1.0) - resid
-    assert_close_scaled(random.norm(dim=-1), moved.norm(dim=-1), SHORT_SUM)  # same distance per token
-    cosine = torch.nn.functional.cosine_similarity(random.flatten(0, 1), moved.flatten(0, 1), dim=-1)
+    assert_close_scaled(
+        random.norm(dim=-1), moved.norm(dim=-1), SHORT_SUM
+    )  # same distance per token
+    cosine = torch.nn.functional.cosine_similarity(
+        random.flatten(0, 1), moved.flatten(0, 1), dim=-1
+    )
     assert cosine.abs().max() < 0.9  # but another direction
     assert_close_scaled(item.random_like(0).matrix, item.random_like(0).matrix, EXACT_OPS)  # seeded
     assert not torch.allclose(item.random_like(0).matrix, item.random_like(1).matrix)

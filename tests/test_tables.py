@@ -15,7 +15,10 @@ MODEL, TASK = "tiny", "xcopa"
 
 
 def _rows(method: str, lang: str, correct: list[int]) -> list[ResultRow]:
-    return [ResultRow(MODEL, TASK, lang, method, f"{lang}-{i}", "a", "a" if ok else "b", bool(ok)) for i, ok in enumerate(correct)]
+    return [
+        ResultRow(MODEL, TASK, lang, method, f"{lang}-{i}", "a", "a" if ok else "b", bool(ok))
+        for i, ok in enumerate(correct)
+    ]
 
 
 @pytest.fixture
@@ -23,7 +26,9 @@ def store(tmp_path):
     store = ResultStore(tmp_path)
     store.add(_rows("basic", "es", [1, 1, 1, 1, 0, 0, 0, 0, 0, 0]))  # 40 %
     store.add(_rows("basic", "sw", [1, 0, 0, 0, 0, 0, 0, 0, 0, 0]))  # 10 %
-    store.add(_rows("steered:v@1", "es", [1, 1, 1, 1, 1, 0, 0, 0, 0, 0]))  # es only, 50 %: +10 on es
+    store.add(
+        _rows("steered:v@1", "es", [1, 1, 1, 1, 1, 0, 0, 0, 0, 0])
+    )  # es only, 50 %: +10 on es
     store.add(_rows("fewshot", "es", [1, 1, 1, 1, 1, 1, 0, 0, 0, 0]))
     store.add(_rows("fewshot", "sw", [1, 1, 1, 0, 0]))  # still running: 5 of 10 items
     store.add(_rows("translate_test", "es", [1] * 10))
@@ -37,11 +42,18 @@ def test_a_method_on_fewer_languages_is_compared_on_those(store):
     assert table.langs == ["es", "sw"] and table.columns() == ["es", "sw", "avg", "high", "low"]
     steered = table.cells["steered:v@1"]
     assert steered["avg"].langs == ("es",) and steered["avg"].accuracy == pytest.approx(0.5)
-    assert table.cells["basic"]["avg"].accuracy == pytest.approx(0.25)  # basic's own average covers es and sw
+    assert table.cells["basic"]["avg"].accuracy == pytest.approx(
+        0.25
+    )  # basic's own average covers es and sw
     # the unfair number would be 0.5 - 0.25 = +25 points; the fair one is es's +10
-    assert table.delta("steered:v@1", "avg") == pytest.approx(0.1) == table.delta("steered:v@1", "es")
+    assert (
+        table.delta("steered:v@1", "avg") == pytest.approx(0.1) == table.delta("steered:v@1", "es")
+    )
     assert table.deltas["steered:v@1"]["avg"].langs == ("es",)
-    assert table.delta("steered:v@1", "high") == pytest.approx(0.1) and "low" not in table.deltas["steered:v@1"]
+    assert (
+        table.delta("steered:v@1", "high") == pytest.approx(0.1)
+        and "low" not in table.deltas["steered:v@1"]
+    )
     assert "low" not in steered and "sw" not in steered
 
 
@@ -77,7 +89,12 @@ def test_exports_keep_languages_and_aggregates_apart(store, tmp_path):
         rows = {row["method"]: row for row in csv.DictReader(handle)}
     header = list(rows["basic"])
     assert header[:4] == ["model", "task", "method", "label"]
-    assert header.index("sw_delta_n") < header.index("avg") < header.index("high") < header.index("low")
+    assert (
+        header.index("sw_delta_n")
+        < header.index("avg")
+        < header.index("high")
+        < header.index("low")
+    )
     steered = rows["steered:v@1"]
     assert float(steered["es"]) == pytest.approx(0.5) and steered["sw"] == ""
     assert float(steered["avg_delta"]) == pytest.approx(0.1) and steered["avg_delta_langs"] == "es"
@@ -86,6 +103,9 @@ def test_exports_keep_languages_and_aggregates_apart(store, tmp_path):
     assert data["langs"] == ["es", "sw"] and data["aggregates"]["avg"] == ["es", "sw"]
     method = next(m for m in data["methods"] if m["method"] == "steered:v@1")
     assert set(method["langs"]) == {"es"} and method["aggregates"]["avg"]["delta_langs"] == ["es"]
-    assert method["langs"]["es"]["delta_stderr"] > 0 and "delta" not in next(m for m in data["methods"] if m["method"] == "basic")["langs"]["es"]
+    assert (
+        method["langs"]["es"]["delta_stderr"] > 0
+        and "delta" not in next(m for m in data["methods"] if m["method"] == "basic")["langs"]["es"]
+    )
     ceiling = next(m for m in data["methods"] if m["method"] == "translate_test")
     assert ceiling["label"] == "translate_test (oracle English: ceiling)"

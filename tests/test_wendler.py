@@ -20,7 +20,23 @@ from mlsteer.steering import SteeringVector, save_steering
 
 from .tolerances import EXACT_OPS, FORWARD, SHORT_SUM, assert_close_scaled
 
-VOCAB = ["<pad>", "▁fl", "fleur", "Fl", "fle", "▁", "eur", "Ġfleur", "flower", "f", "x", "FLEUR", "fleurs", "Ċ", "▁Fleur"]
+VOCAB = [
+    "<pad>",
+    "▁fl",
+    "fleur",
+    "Fl",
+    "fle",
+    "▁",
+    "eur",
+    "Ġfleur",
+    "flower",
+    "f",
+    "x",
+    "FLEUR",
+    "fleurs",
+    "Ċ",
+    "▁Fleur",
+]
 
 WORDS = [  # synthetic rows; of the Chinese words only 阳光 and 在 are tiny-vocabulary tokens
     {"concept": "cat", "en": "cat", "fr": "chat", "es": "gato", "de": "Katze", "zh": "猫"},
@@ -46,7 +62,10 @@ def test_answer_token_sets_drop_shared_prefixes():
     vocab = ["f", "fl", "flo", "flow", "flower", "flor", "▁flor", "b"]
     english, target = answer_token_sets(vocab, "flower", "flor")
     assert english == [3, 4] and target == [5, 6]
-    assert answer_token_sets(vocab, "flo", "flor") == ([], [5, 6])  # English is a prefix: unmeasurable
+    assert answer_token_sets(vocab, "flo", "flor") == (
+        [],
+        [5, 6],
+    )  # English is a prefix: unmeasurable
 
 
 def test_lens_vocabulary_decodes_byte_level_tokens(tiny_gemma):
@@ -92,13 +111,19 @@ def test_lens_mass_rejects_bad_token_sets(tiny_gemma, texts):
 
 
 def test_answer_mass_mean_and_standard_error():
-    mass = torch.tensor([[[0.1, 0.5], [0.2, 0.4]], [[0.3, 0.7], [0.4, 0.2]], [[0.5, 0.3], [0.9, 0.0]]])
+    mass = torch.tensor(
+        [[[0.1, 0.5], [0.2, 0.4]], [[0.3, 0.7], [0.4, 0.2]], [[0.5, 0.3], [0.9, 0.0]]]
+    )
     result = answer_mass(mass, layers=[3, 7])
     assert result.layers == (3, 7) and result.n_prompts == 3
-    assert_close_scaled(result.english_mean, torch.tensor([0.3, 0.5]), ulps=EXACT_OPS)  # 3-term means
+    assert_close_scaled(
+        result.english_mean, torch.tensor([0.3, 0.5]), ulps=EXACT_OPS
+    )  # 3-term means
     assert_close_scaled(result.target_mean, torch.tensor([0.5, 0.2]), ulps=EXACT_OPS)
     # sample std of (0.1, 0.3, 0.5) is 0.2; SE = 0.2 / sqrt(3)
-    assert_close_scaled(result.english_se[0], torch.tensor(0.2 / 3**0.5), ulps=SHORT_SUM)  # std, sqrt
+    assert_close_scaled(
+        result.english_se[0], torch.tensor(0.2 / 3**0.5), ulps=SHORT_SUM
+    )  # std, sqrt
     assert_close_scaled(result.target_se[1], torch.tensor(0.2 / 3**0.5), ulps=SHORT_SUM)
     single = answer_mass(mass[:1])
     assert single.layers == (0, 1) and (single.english_se == 0).all()
@@ -116,11 +141,18 @@ def test_prompts_follow_wendler_and_never_show_the_query():
     for prompt in prompts:
         *shots, query = prompt.text.split("\n")
         assert len(shots) == 3 and query == f'Français: "{prompt.source}" - 中文: "'
-        assert all(shot.startswith('Français: "') and '" - 中文: "' in shot and shot.endswith('"') for shot in shots)
+        assert all(
+            shot.startswith('Français: "') and '" - 中文: "' in shot and shot.endswith('"')
+            for shot in shots
+        )
         assert f'Français: "{prompt.source}"' not in shots[0] + shots[1] + shots[2]
-    assert prompts[0].text != build_translation_prompts(WORDS, "fr", "zh", n_shots=3, seed=2)[0].text
+    assert (
+        prompts[0].text != build_translation_prompts(WORDS, "fr", "zh", n_shots=3, seed=2)[0].text
+    )
     # English "taxi" = Spanish "Taxi" (case ignored): not a measurable query
-    assert "taxi" not in [p.english for p in build_translation_prompts(WORDS, "fr", "es", n_shots=2)]
+    assert "taxi" not in [
+        p.english for p in build_translation_prompts(WORDS, "fr", "es", n_shots=2)
+    ]
 
 
 def test_prompt_builder_errors():
@@ -144,9 +176,22 @@ def test_builtin_word_list_feeds_the_prompt_builder():
 
 def test_pipeline_end_to_end(tiny_gemma, tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "concept_word_rows", lambda: [dict(row) for row in WORDS])
-    vector = SteeringVector(torch.randn(64, generator=torch.Generator().manual_seed(0)) * 5, 1, "t", tiny_gemma.fingerprint)
+    vector = SteeringVector(
+        torch.randn(64, generator=torch.Generator().manual_seed(0)) * 5,
+        1,
+        "t",
+        tiny_gemma.fingerprint,
+    )
     vectors = {"zh": str(save_steering(tmp_path / "zh.safetensors", [vector]))}
-    paths = run_wendler(tiny_gemma, ["zh", "fr"], tmp_path / "run", vectors=vectors, alpha=2.0, n_shots=2, progress=False)
+    paths = run_wendler(
+        tiny_gemma,
+        ["zh", "fr"],
+        tmp_path / "run",
+        vectors=vectors,
+        alpha=2.0,
+        n_shots=2,
+        progress=False,
+    )
     assert paths == [tmp_path / "run" / "wendler_zh.html", tmp_path / "run" / "wendler_fr.html"]
     for lang in ("zh", "fr"):
         assert (tmp_path / "run" / "figures" / f"wendler_{lang}.json").is_file()

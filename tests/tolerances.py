@@ -39,7 +39,9 @@ def assert_close_scaled(actual, expected, ulps: float, scale: float | None = Non
     actual, expected = torch.as_tensor(actual), torch.as_tensor(expected)
     dtype = expected.dtype if expected.is_floating_point() else torch.float32
     atol = scaled_atol(expected, ulps, scale)
-    torch.testing.assert_close(actual.to(expected.dtype), expected, rtol=ulps * torch.finfo(dtype).eps, atol=atol)
+    torch.testing.assert_close(
+        actual.to(expected.dtype), expected, rtol=ulps * torch.finfo(dtype).eps, atol=atol
+    )
 
 
 def approx_scaled(expected, ulps: float, scale: float | None = None):
@@ -47,4 +49,6 @@ def approx_scaled(expected, ulps: float, scale: float | None = None):
     import pytest
 
     values = torch.as_tensor(expected, dtype=torch.float32)
-    return pytest.approx(expected, abs=scaled_atol(values, ulps, scale), rel=ulps * torch.finfo(torch.float32).eps)
+    return pytest.approx(
+        expected, abs=scaled_atol(values, ulps, scale), rel=ulps * torch.finfo(torch.float32).eps
+    )

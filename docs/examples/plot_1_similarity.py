@@ -28,18 +28,26 @@ layers = list(range(model.n_layers))
 pairs = {}
 for lang in LANGS:
     corpus = builtin_pairs(lang).subset(range(N_PAIRS))
-    acts = cache_activations(model, list(corpus.target + corpus.english), layers, pooling="mean", progress=False)
+    acts = cache_activations(
+        model, list(corpus.target + corpus.english), layers, pooling="mean", progress=False
+    )
     pairs[lang] = (acts[:N_PAIRS], acts[N_PAIRS:])  # (target-language rows, English rows)
 
 raw = similarity_by_language(pairs, layers)
 centred = similarity_by_language(pairs, layers, center=True)
 for lang in LANGS:
     raw_row, row = raw.values[LANGS.index(lang)], centred.values[LANGS.index(lang)]
-    print(f"{lang}: raw cosine {raw_row.min():.3f}..{raw_row.max():.3f}; "
-          f"centred {row.min():+.2f}..{row.max():+.2f}, highest at layer {int(row.argmax())}")
+    print(
+        f"{lang}: raw cosine {raw_row.min():.3f}..{raw_row.max():.3f}; "
+        f"centred {row.min():+.2f}..{row.max():+.2f}, highest at layer {int(row.argmax())}"
+    )
 
-similarity_heatmap(centred).update_layout(title="Centred cosine to English per layer (circles: >= 0.5)").show()
-similarity_heatmap(raw).update_layout(title="Raw cosine to English per layer (all near 1: the shared component)").show()
+similarity_heatmap(centred).update_layout(
+    title="Centred cosine to English per layer (circles: >= 0.5)"
+).show()
+similarity_heatmap(raw).update_layout(
+    title="Raw cosine to English per layer (all near 1: the shared component)"
+).show()
 
 # Distances between languages at a middle layer, English included, after removing the mean
 # over languages (else the shared component makes every pair look alike).
@@ -48,4 +56,6 @@ means = {"en": torch.cat([english for _, english in pairs.values()])[:, middle].
 means |= {lang: target[:, middle].mean(0) for lang, (target, _) in pairs.items()}
 shared = torch.stack(list(means.values())).mean(0)
 names, matrix = language_distance_matrix({lang: mean - shared for lang, mean in means.items()})
-distance_matrix_figure(names, matrix).update_layout(title=f"Distance between languages at layer {middle}").show()
+distance_matrix_figure(names, matrix).update_layout(
+    title=f"Distance between languages at layer {middle}"
+).show()

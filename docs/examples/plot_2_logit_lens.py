@@ -40,24 +40,38 @@ for lang in ["es", "zh"]:
     train = pairs.subset(range(N_TRAIN))
     held_out = [cut_last_word(s, lang) for s in pairs.target[N_TRAIN : N_TRAIN + N_LENS]]
 
-    source = cache_activations(model, list(train.target), [LAYER], pooling="mean", progress=False)[:, 0]
-    goal = cache_activations(model, list(train.english), [LAYER], pooling="mean", progress=False)[:, 0]
+    source = cache_activations(model, list(train.target), [LAYER], pooling="mean", progress=False)[
+        :, 0
+    ]
+    goal = cache_activations(model, list(train.english), [LAYER], pooling="mean", progress=False)[
+        :, 0
+    ]
     vector = learn_mse(source, goal, layer=LAYER, model_fingerprint=model.fingerprint).steering
-    print(f"{lang}: MSE vector at layer {LAYER}, norm {vector.norm:.0f} (residual norm {vector.resid_norm:.0f})")
+    print(
+        f"{lang}: MSE vector at layer {LAYER}, norm {vector.norm:.0f} (residual norm {vector.resid_norm:.0f})"
+    )
 
-    base = logit_lens_topk(model, held_out, layers, K, progress=False)  # top-K tokens [text][layer][k]
+    base = logit_lens_topk(
+        model, held_out, layers, K, progress=False
+    )  # top-K tokens [text][layer][k]
     with steer(model, vector, alpha=ALPHA):  # the same call, now with the vector added at LAYER
         steered = logit_lens_topk(model, held_out, layers, K, progress=False)
     distributions = {
         "base": language_distribution(base, ["en", lang], detect),
-        f"steered (MSE, L{LAYER}, alpha {ALPHA:g})": language_distribution(steered, ["en", lang], detect),
+        f"steered (MSE, L{LAYER}, alpha {ALPHA:g})": language_distribution(
+            steered, ["en", lang], detect
+        ),
     }
 
     for name, dist in distributions.items():
         late = dist[-4:].mean(0)  # the last four layers
-        print(f"  {name:28s} last 4 layers: en {late[0]:.2f}  {lang} {late[1]:.2f}  other {late[2]:.2f}")
+        print(
+            f"  {name:28s} last 4 layers: en {late[0]:.2f}  {lang} {late[1]:.2f}  other {late[2]:.2f}"
+        )
     example = held_out[0]
-    print(f"  e.g. {example!r} -> top token at the last layer: base {base.tokens[0][-1][0]!r}, steered {steered.tokens[0][-1][0]!r}")
+    print(
+        f"  e.g. {example!r} -> top token at the last layer: base {base.tokens[0][-1][0]!r}, steered {steered.tokens[0][-1][0]!r}"
+    )
 
     title = f"Logit lens on {len(held_out)} built-in {lang} sentences (top-{K} tokens at the last position)"
     language_distribution_figure(distributions, layers, ["en", lang], title).show()

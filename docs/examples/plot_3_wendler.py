@@ -35,18 +35,24 @@ vector = learn_mse(source, goal, layer=LAYER, model_fingerprint=model.fingerprin
 with tempfile.TemporaryDirectory() as folder:
     path = vector.save(Path(folder) / f"{LANG}_mse_L{LAYER}.safetensors")
     words = concept_word_rows()[:N_WORDS]  # {lang: word} rows; the shots come from the same rows
-    run_wendler(model, [LANG], folder, vectors={LANG: str(path)}, alpha=ALPHA, words=words, progress=False)
+    run_wendler(
+        model, [LANG], folder, vectors={LANG: str(path)}, alpha=ALPHA, words=words, progress=False
+    )
     data = json.loads((Path(folder) / f"wendler_{LANG}.json").read_text(encoding="utf-8"))
     figures = load_figures(folder)
 
-print(f"{data['n_prompts']} prompts {data['source_lang']} -> {data['target_lang']} ({data['n_dropped']} dropped: "
-      "English and target answers share every prefix token); the last lines of one prompt:")
+print(
+    f"{data['n_prompts']} prompts {data['source_lang']} -> {data['target_lang']} ({data['n_dropped']} dropped: "
+    "English and target answers share every prefix token); the last lines of one prompt:"
+)
 print("  " + "\n  ".join(data["example_prompt"].splitlines()[-3:]))
 for name, result in data["conditions"].items():
     english, target = result["english_mean"], result["target_mean"]
     peak = max(range(len(english)), key=english.__getitem__)
-    print(f"{name:18s} p(English) peaks at layer {peak} ({english[peak]:.2f}); "
-          f"last layer: p(English) {english[-1]:.2f}, p({LANG}) {target[-1]:.2f}")
+    print(
+        f"{name:18s} p(English) peaks at layer {peak} ({english[peak]:.2f}); "
+        f"last layer: p(English) {english[-1]:.2f}, p({LANG}) {target[-1]:.2f}"
+    )
 
 for figure in figures.values():
     figure.show()

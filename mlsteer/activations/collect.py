@@ -50,7 +50,10 @@ def cache_activations(
         batch = encode_batch(model, [texts[i] for i in rows], indices=rows)
         mask = batch.pool_mask(include_bos)
         pooled: dict[int, Tensor] = {}
-        hooks = [(model.hook_name(layer), _pooling_hook(pooled, layer, mask, pooling)) for layer in layers]
+        hooks = [
+            (model.hook_name(layer), _pooling_hook(pooled, layer, mask, pooling))
+            for layer in layers
+        ]
         run_to_layer(model, batch, max(layers), hooks)
         for column, layer in enumerate(layers):
             out[rows, column] = pooled[layer].float().cpu()
@@ -58,7 +61,9 @@ def cache_activations(
 
 
 @torch.inference_mode()
-def residuals_at(model: SteerableModel, batch: TokenBatch, layer: int) -> Float[Tensor, "batch pos d_model"]:
+def residuals_at(
+    model: SteerableModel, batch: TokenBatch, layer: int
+) -> Float[Tensor, "batch pos d_model"]:
     """Per-token resid_post at ``layer`` for a token batch (no pooling), float32."""
     captured: dict[str, Tensor] = {}
 
@@ -82,7 +87,9 @@ def run_to_layer(model: SteerableModel, batch: TokenBatch, top: int, hooks: list
     no unembedding runs, which is most of the cost on large-vocabulary models."""
     if top + 1 < model.n_layers:  # stop_at_layer=k makes the bridge stop before block k
         with model.bridge.hooks(fwd_hooks=hooks):
-            model.bridge(batch.input_ids, attention_mask=batch.attention_mask, stop_at_layer=top + 1)
+            model.bridge(
+                batch.input_ids, attention_mask=batch.attention_mask, stop_at_layer=top + 1
+            )
         return
     # the top layer: the bridge has no stop after the last block, so stop at the final norm
     try:
@@ -97,6 +104,8 @@ def _pooling_hook(store: dict[int, Tensor], layer: int, mask: Tensor, pooling: P
     closure keeps its own layer, never the loop's last)."""
 
     def hook(resid: Tensor, hook) -> None:
-        store[layer] = pool(resid, mask.to(resid.device), pooling)  # device_map: layers sit on several GPUs
+        store[layer] = pool(
+            resid, mask.to(resid.device), pooling
+        )  # device_map: layers sit on several GPUs
 
     return hook

@@ -34,34 +34,53 @@ class LensTopK:
 
 
 def _last_position_probs(
-    model: SteerableModel, texts: list[str], layers: list[int], batch_size: int, progress: bool, desc: str
+    model: SteerableModel,
+    texts: list[str],
+    layers: list[int],
+    batch_size: int,
+    progress: bool,
+    desc: str,
 ) -> Iterator[tuple[int, Float[Tensor, "batch layer vocab"]]]:
     """(first text index, lens probabilities at each text's last position) per batch of texts.
 
     One batch's full-vocabulary probabilities at a time: callers reduce them before the next.
     """
     norm = model.bridge.original_model.get_decoder().norm
-    for start in tqdm(range(0, len(texts), batch_size), desc=desc, disable=not progress, leave=False):
-        batch = encode_batch(model, texts[start : start + batch_size], indices=range(start, len(texts)))
+    for start in tqdm(
+        range(0, len(texts), batch_size), desc=desc, disable=not progress, leave=False
+    ):
+        batch = encode_batch(
+            model, texts[start : start + batch_size], indices=range(start, len(texts))
+        )
         last = batch.lengths - 1
         captured: dict[int, Tensor] = {}
 
-        def keep(layer: int):
+        def keep(layer: int, captured=captured, last=last):
             def hook(resid: Tensor, hook) -> None:
                 # to the final norm's device: under a device_map the layers sit on several GPUs
-                captured[layer] = resid[torch.arange(resid.shape[0]), last.to(resid.device)].to(norm.weight.device)
+                captured[layer] = resid[torch.arange(resid.shape[0]), last.to(resid.device)].to(
+                    norm.weight.device
+                )
 
             return hook
 
-        run_to_layer(model, batch, max(layers), [(model.hook_name(layer), keep(layer)) for layer in layers])
-        stacked = torch.stack([captured[layer] for layer in layers], dim=1)  # [batch, layer, d_model]
+        run_to_layer(
+            model, batch, max(layers), [(model.hook_name(layer), keep(layer)) for layer in layers]
+        )
+        stacked = torch.stack(
+            [captured[layer] for layer in layers], dim=1
+        )  # [batch, layer, d_model]
         yield start, model.unembed(norm(stacked)).softmax(dim=-1)
 
 
 @torch.inference_mode()
 def logit_lens_topk(
-    model: SteerableModel, texts: Sequence[str], layers: int | Sequence[int], k: int = 10,
-    batch_size: int = 8, progress: bool = True,
+    model: SteerableModel,
+    texts: Sequence[str],
+    layers: int | Sequence[int],
+    k: int = 10,
+    batch_size: int = 8,
+    progress: bool = True,
 ) -> LensTopK:
     """Top-``k`` tokens and probabilities of the logit lens at ``layers`` (any active
     :func:`mlsteer.steer` applies, so base and steered lenses come from the same call)."""
@@ -80,8 +99,12 @@ def logit_lens_topk(
 
 @torch.inference_mode()
 def logit_lens_mass(
-    model: SteerableModel, texts: Sequence[str], layers: int | Sequence[int],
-    token_sets: Sequence[Sequence[Sequence[int]]], batch_size: int = 8, progress: bool = True,
+    model: SteerableModel,
+    texts: Sequence[str],
+    layers: int | Sequence[int],
+    token_sets: Sequence[Sequence[Sequence[int]]],
+    batch_size: int = 8,
+    progress: bool = True,
 ) -> Float[Tensor, "text layer set"]:
     """Summed logit-lens probability of ``token_sets[i][j]`` at text ``i``'s last position.
 
@@ -93,7 +116,9 @@ def logit_lens_mass(
     layers = check_layers(model, layers)
     sets = _check_token_sets(token_sets, len(texts), lens_vocab_size(model))
     out = torch.zeros(len(texts), len(layers), len(sets[0]))
-    for start, probs in _last_position_probs(model, texts, layers, batch_size, progress, "logit lens mass"):
+    for start, probs in _last_position_probs(
+        model, texts, layers, batch_size, progress, "logit lens mass"
+    ):
         for row, text_probs in enumerate(probs):  # [layer, vocab]
             for column, ids in enumerate(sets[start + row]):
                 if ids:
@@ -102,14 +127,20 @@ def logit_lens_mass(
     return out
 
 
-def _check_token_sets(token_sets: Sequence[Sequence[Sequence[int]]], n_texts: int, vocab: int) -> list[list[list[int]]]:
+def _check_token_sets(
+    token_sets: Sequence[Sequence[Sequence[int]]], n_texts: int, vocab: int
+) -> list[list[list[int]]]:
     """Token sets as sorted, de-duplicated id lists; raise on a count or id the lens can't use."""
     sets = [[sorted({int(i) for i in ids}) for ids in per_text] for per_text in token_sets]
     if len(sets) != n_texts:
-        raise MlsteerError(f"{len(sets)} token-set lists for {n_texts} texts; pass one list of sets per text")
+        raise MlsteerError(
+            f"{len(sets)} token-set lists for {n_texts} texts; pass one list of sets per text"
+        )
     widths = {len(per_text) for per_text in sets}
     if widths == {0}:
-        raise EmptyInputError("every text has no token sets; pass at least one set (a list of token ids) per text")
+        raise EmptyInputError(
+            "every text has no token sets; pass at least one set (a list of token ids) per text"
+        )
     if len(widths) > 1:
         raise MlsteerError(
             f"texts have different numbers of token sets ({sorted(widths)}); pass the same number per text"
@@ -138,7 +169,9 @@ def lens_vocabulary(model: SteerableModel) -> list[str]:
     tokenizer = model.tokenizer
     size = lens_vocab_size(model)
     known = min(size, len(tokenizer))
-    tokens = [token or "" for token in tokenizer.convert_ids_to_tokens(list(range(known)))] + [""] * (size - known)
+    tokens = [token or "" for token in tokenizer.convert_ids_to_tokens(list(range(known)))] + [
+        ""
+    ] * (size - known)
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None and type(backend.decoder).__name__ == "ByteLevel":
         tokens = [_byte_level_text(token) for token in tokens]
@@ -148,7 +181,11 @@ def lens_vocabulary(model: SteerableModel) -> list[str]:
 @lru_cache(maxsize=1)
 def _byte_level_alphabet() -> dict[str, int]:
     """GPT-2's byte-to-printable-character table, inverted (character -> byte)."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    printable = [
+        *range(ord("!"), ord("~") + 1),
+        *range(ord("¡"), ord("¬") + 1),
+        *range(ord("®"), ord("ÿ") + 1),
+    ]
     chars, shift = {}, 0
     for byte in range(256):
         if byte in printable:

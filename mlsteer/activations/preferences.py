@@ -40,7 +40,12 @@ class CompletionTokens:
 
     def to(self, device: torch.device | str) -> CompletionTokens:
         """The same tokens and residuals on ``device`` (BiPO trains where layer L runs)."""
-        return CompletionTokens(*(getattr(self, f).to(device) for f in ("input_ids", "attention_mask", "completion_mask", "steer_mask", "resid")))
+        return CompletionTokens(
+            *(
+                getattr(self, f).to(device)
+                for f in ("input_ids", "attention_mask", "completion_mask", "steer_mask", "resid")
+            )
+        )
 
     def rows(self, index: Tensor) -> CompletionTokens:
         """A subset of examples, trimmed to its longest sequence."""
@@ -68,8 +73,13 @@ class PreferenceData:
 
 
 def encode_completions(
-    model: SteerableModel, prompts: Sequence[str], completions: Sequence[str], layer: int, batch_size: int = 16,
-    width: int | None = None, progress: bool = True,
+    model: SteerableModel,
+    prompts: Sequence[str],
+    completions: Sequence[str],
+    layer: int,
+    batch_size: int = 16,
+    width: int | None = None,
+    progress: bool = True,
 ) -> CompletionTokens:
     """Tokenise each ``prompt + completion`` and cache its resid_post at ``layer``."""
     if not prompts:
@@ -79,7 +89,9 @@ def encode_completions(
     for prompt, completion in zip(prompts, completions, strict=True):
         full = tokenizer(prompt + completion)["input_ids"]
         prompt_ids = tokenizer(prompt)["input_ids"]
-        start = _common_prefix(prompt_ids, full)  # the prompt's tokens, if the merge crossed the boundary
+        start = _common_prefix(
+            prompt_ids, full
+        )  # the prompt's tokens, if the merge crossed the boundary
         if start >= len(full):
             raise EmptyInputError(f"completion {completion!r} adds no token after its prompt")
         sequences.append(full)
@@ -93,26 +105,54 @@ def encode_completions(
         input_ids[row, : len(ids)] = torch.tensor(ids)
         attention[row, : len(ids)] = 1
         completion[row, start : len(ids)] = True
-    starts_with_bos = input_ids[:, 0] == tokenizer.bos_token_id if tokenizer.bos_token_id is not None else torch.zeros(n, dtype=torch.bool)
+    starts_with_bos = (
+        input_ids[:, 0] == tokenizer.bos_token_id
+        if tokenizer.bos_token_id is not None
+        else torch.zeros(n, dtype=torch.bool)
+    )
     batch = TokenBatch(input_ids, attention, starts_with_bos)
     resid = torch.zeros(n, width, model.d_model)
-    for begin in tqdm(range(0, n, batch_size), desc=f"resid L{layer}", disable=not progress, leave=False):
+    for begin in tqdm(
+        range(0, n, batch_size), desc=f"resid L{layer}", disable=not progress, leave=False
+    ):
         rows = torch.arange(begin, min(begin + batch_size, n))
-        sub = TokenBatch(input_ids[rows].to(model.device), attention[rows].to(model.device), starts_with_bos[rows])
+        sub = TokenBatch(
+            input_ids[rows].to(model.device),
+            attention[rows].to(model.device),
+            starts_with_bos[rows],
+        )
         resid[rows] = residuals_at(model, sub, layer).cpu().clone()  # clone: out of inference mode
-    return CompletionTokens(input_ids, attention, completion, batch.pool_mask(include_bos=False), resid)
+    return CompletionTokens(
+        input_ids, attention, completion, batch.pool_mask(include_bos=False), resid
+    )
 
 
 def encode_preferences(
-    model: SteerableModel, triples: Sequence[PreferenceTriple], layer: int, batch_size: int = 16, progress: bool = True
+    model: SteerableModel,
+    triples: Sequence[PreferenceTriple],
+    layer: int,
+    batch_size: int = 16,
+    progress: bool = True,
 ) -> PreferenceData:
     """Chosen and rejected sequences of every triple, padded to one width, with resid at ``layer``."""
     model.check_layer(layer)
     prompts = [t.prompt for t in triples]
     tokenizer = model.tokenizer
-    width = max(len(tokenizer(t.prompt + c)["input_ids"]) for t in triples for c in (t.chosen, t.rejected)) if triples else 0
-    chosen = encode_completions(model, prompts, [t.chosen for t in triples], layer, batch_size, width, progress)
-    rejected = encode_completions(model, prompts, [t.rejected for t in triples], layer, batch_size, width, progress)
+    width = (
+        max(
+            len(tokenizer(t.prompt + c)["input_ids"])
+            for t in triples
+            for c in (t.chosen, t.rejected)
+        )
+        if triples
+        else 0
+    )
+    chosen = encode_completions(
+        model, prompts, [t.chosen for t in triples], layer, batch_size, width, progress
+    )
+    rejected = encode_completions(
+        model, prompts, [t.rejected for t in triples], layer, batch_size, width, progress
+    )
     return PreferenceData(chosen, rejected, layer)
 
 

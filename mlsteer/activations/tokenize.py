@@ -63,22 +63,32 @@ def max_tokens(model: SteerableModel) -> int:
     never trained (results are meaningless), and the cost grows with the square of the length: a
     200k-word line would ask for hundreds of GB of attention scores instead of failing."""
     config = model.bridge.original_model.config
-    limit = getattr(config, "max_position_embeddings", None) or getattr(model.tokenizer, "model_max_length", None)
+    limit = getattr(config, "max_position_embeddings", None) or getattr(
+        model.tokenizer, "model_max_length", None
+    )
     return int(limit) if limit and limit < 10**9 else 8192  # tokenizers without a limit say ~1e30
 
 
-def check_lengths(model: SteerableModel, lengths: Sequence[int], indices: Sequence[int] | None = None,
-                  what: str = "text") -> None:
+def check_lengths(
+    model: SteerableModel,
+    lengths: Sequence[int],
+    indices: Sequence[int] | None = None,
+    what: str = "text",
+) -> None:
     """Raise naming the first text (``indices[i]``, default ``i``) longer than :func:`max_tokens`."""
     cap = max_tokens(model)
     for position, length in enumerate(lengths):
         if length > cap:
             index = indices[position] if indices is not None else position
-            raise TextTooLongError(f"{what} {index} has {length} tokens, more than {model.name}'s limit of {cap}; "
-                                   "split it into shorter texts (e.g. sentences) or drop it")
+            raise TextTooLongError(
+                f"{what} {index} has {length} tokens, more than {model.name}'s limit of {cap}; "
+                "split it into shorter texts (e.g. sentences) or drop it"
+            )
 
 
-def encode_batch(model: SteerableModel, texts: Sequence[str], indices: Sequence[int] | None = None) -> TokenBatch:
+def encode_batch(
+    model: SteerableModel, texts: Sequence[str], indices: Sequence[int] | None = None
+) -> TokenBatch:
     """Tokenise ``texts`` (BOS prepended as the model's tokenizer does) into one padded batch;
     a text over :func:`max_tokens` raises before any forward pass, naming it (``indices``: the texts'
     places in the caller's list, for the message)."""
@@ -86,10 +96,14 @@ def encode_batch(model: SteerableModel, texts: Sequence[str], indices: Sequence[
     encoded = model.tokenizer(
         texts, return_tensors="pt", padding=True, padding_side="right", add_special_tokens=True
     )
-    check_lengths(model, encoded["attention_mask"].sum(dim=1).tolist(), indices)  # ids are cheap; forwards are not
+    check_lengths(
+        model, encoded["attention_mask"].sum(dim=1).tolist(), indices
+    )  # ids are cheap; forwards are not
     input_ids = encoded["input_ids"].to(model.device)
     bos_id = model.tokenizer.bos_token_id
     starts_with_bos = (
-        input_ids[:, 0] == bos_id if bos_id is not None else torch.zeros(len(texts), dtype=torch.bool)
+        input_ids[:, 0] == bos_id
+        if bos_id is not None
+        else torch.zeros(len(texts), dtype=torch.bool)
     )
     return TokenBatch(input_ids, encoded["attention_mask"].to(model.device), starts_with_bos)

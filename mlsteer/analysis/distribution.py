@@ -49,7 +49,9 @@ class Projection:
         """:attr:`separation` (or, with ``plane``, :attr:`separation_2d`) of groups ``a`` and ``b``."""
         for name in (a, b):
             if name not in self.groups:
-                raise MlsteerError(f"no group {name!r} in this projection; it has: {', '.join(self.groups)}")
+                raise MlsteerError(
+                    f"no group {name!r} in this projection; it has: {', '.join(self.groups)}"
+                )
         matrix = self.separation_2d if plane else self.separation
         return float(matrix[self.groups.index(a), self.groups.index(b)])
 
@@ -75,7 +77,9 @@ def pca_2d(groups: Mapping[str, Float[Tensor, "n d"]]) -> Projection:
     _, singular, vh = torch.linalg.svd(centred, full_matrices=False)
     total = singular.square().sum()
     if total <= 0:
-        raise MlsteerError("every row is the same vector; there is no variance to project (check the activations)")
+        raise MlsteerError(
+            "every row is the same vector; there is no variance to project (check the activations)"
+        )
     components = vh[:2]
     flip = torch.sign(components.gather(1, components.abs().argmax(1, keepdim=True)))  # [2, 1]
     components = components * flip
@@ -95,23 +99,31 @@ def pca_2d(groups: Mapping[str, Float[Tensor, "n d"]]) -> Projection:
     )
 
 
-def _separation(blocks: list[Tensor]) -> tuple[Float[Tensor, " group"], Float[Tensor, "group group"]]:
+def _separation(
+    blocks: list[Tensor],
+) -> tuple[Float[Tensor, " group"], Float[Tensor, "group group"]]:
     """Per group the RMS distance to its centroid, and per pair of groups the distance between
     centroids over the pooled RMS spread sqrt((SS_a + SS_b) / (n_a + n_b))."""
     centroids = [block.mean(0) for block in blocks]
-    squares = torch.stack([(block - centroid).square().sum() for block, centroid in zip(blocks, centroids)])
+    squares = torch.stack(
+        [(block - centroid).square().sum() for block, centroid in zip(blocks, centroids)]
+    )
     counts = torch.tensor([float(block.shape[0]) for block in blocks], dtype=squares.dtype)
     spread = (squares / counts).sqrt()
     pooled = ((squares[:, None] + squares[None, :]) / (counts[:, None] + counts[None, :])).sqrt()
     distance = torch.cdist(torch.stack(centroids), torch.stack(centroids))
     # no spread at all: apart is infinitely far, together is 0
-    separation = torch.where(pooled > 0, distance / pooled.clamp_min(1e-300), torch.where(distance > 0, torch.inf, 0.0))
+    separation = torch.where(
+        pooled > 0, distance / pooled.clamp_min(1e-300), torch.where(distance > 0, torch.inf, 0.0)
+    )
     return spread, separation.fill_diagonal_(0.0)
 
 
 def _check_groups(groups: Mapping[str, Tensor]) -> tuple[tuple[str, ...], list[Tensor]]:
     if not groups:
-        raise EmptyInputError("no groups to project; pass at least one name -> [n, d_model] activations")
+        raise EmptyInputError(
+            "no groups to project; pass at least one name -> [n, d_model] activations"
+        )
     names, blocks = tuple(groups), []
     for name in names:
         block = groups[name]
@@ -121,14 +133,18 @@ def _check_groups(groups: Mapping[str, Tensor]) -> tuple[tuple[str, ...], list[T
                 "cache_activations' [text, layer, d_model])"
             )
         if block.shape[0] == 0:
-            raise EmptyInputError(f"group {name!r} has no rows; pass at least one activation per group")
+            raise EmptyInputError(
+                f"group {name!r} has no rows; pass at least one activation per group"
+            )
         if block.shape[1] != groups[names[0]].shape[1]:
             raise MlsteerError(
                 f"group {name!r} has d={block.shape[1]} but {names[0]!r} has d={groups[names[0]].shape[1]}; "
                 "pass activations of one model and layer"
             )
         if not torch.isfinite(block).all():
-            raise MlsteerError(f"group {name!r} contains NaN/inf; re-cache the activations (check the model's dtype)")
+            raise MlsteerError(
+                f"group {name!r} contains NaN/inf; re-cache the activations (check the model's dtype)"
+            )
         blocks.append(block.detach().double().cpu())
     if sum(block.shape[0] for block in blocks) < 2 or blocks[0].shape[1] < 2:
         raise MlsteerError("PCA to 2-D needs at least 2 rows in all and d_model >= 2")

@@ -30,13 +30,17 @@ class Comparison:
     n: int
 
     def __str__(self) -> str:
-        return f"{100 * self.accuracy:.1f} ({100 * self.delta:+.1f} ± {100 * self.delta_stderr:.1f})"
+        return (
+            f"{100 * self.accuracy:.1f} ({100 * self.delta:+.1f} ± {100 * self.delta_stderr:.1f})"
+        )
 
 
 def compare(correct: Bool[Tensor, " item"], baseline: Bool[Tensor, " item"]) -> Comparison:
     """Accuracy of ``correct`` and its paired difference from ``baseline`` (same items, same order)."""
     if correct.shape != baseline.shape or correct.ndim != 1:
-        raise MlsteerError(f"paired comparison needs two equal 1-D item vectors; got {tuple(correct.shape)} and {tuple(baseline.shape)}")
+        raise MlsteerError(
+            f"paired comparison needs two equal 1-D item vectors; got {tuple(correct.shape)} and {tuple(baseline.shape)}"
+        )
     n = correct.numel()
     if n == 0:
         raise EmptyInputError("no items to compare; evaluate at least one item")
@@ -56,13 +60,22 @@ def align(
         raise EmptyInputError("no runs to align")
     shared = set.intersection(*(set(items) for items in runs.values()))
     if require is not None:
-        missing = {name: len(set(runs[require]) - set(items)) for name, items in runs.items() if set(runs[require]) - set(items)}
+        missing = {
+            name: len(set(runs[require]) - set(items))
+            for name, items in runs.items()
+            if set(runs[require]) - set(items)
+        }
         if missing:
-            raise MlsteerError(f"runs lack items of {require!r}: {missing}; finish them (rerun to resume) before comparing")
+            raise MlsteerError(
+                f"runs lack items of {require!r}: {missing}; finish them (rerun to resume) before comparing"
+            )
     if not shared:
         raise EmptyInputError(f"the runs {sorted(runs)} share no items")
     ids = sorted(shared)
-    return ids, {name: torch.tensor([items[i] for i in ids], dtype=torch.bool) for name, items in runs.items()}
+    return ids, {
+        name: torch.tensor([items[i] for i in ids], dtype=torch.bool)
+        for name, items in runs.items()
+    }
 
 
 def detectable_effect(delta_stderr: float, power: float = 0.8, level: float = 0.05) -> float:
@@ -92,7 +105,9 @@ class GapRecovered:
 
 
 def gap_recovered(
-    correct: Bool[Tensor, " item"], baseline: Bool[Tensor, " item"], ceiling: Bool[Tensor, " item"],
+    correct: Bool[Tensor, " item"],
+    baseline: Bool[Tensor, " item"],
+    ceiling: Bool[Tensor, " item"],
 ) -> GapRecovered:
     """Δ(method) / Δ(ceiling), both paired against ``baseline`` on the same items (e.g. steered
     vs oracle translate-test, over basic): how much of the English-prompt advantage steering
@@ -105,5 +120,9 @@ def gap_recovered(
     a, b = correct.float() - baseline.float(), ceiling.float() - baseline.float()
     fraction = method.delta / top.delta
     covariance = ((a - a.mean()) * (b - b.mean())).sum().item() / (n - 1) / n
-    variance = method.delta_stderr**2 - 2 * fraction * covariance + fraction**2 * top.delta_stderr**2
-    return GapRecovered(fraction, math.sqrt(max(variance, 0.0)) / abs(top.delta), top.delta, top.delta_stderr, n)
+    variance = (
+        method.delta_stderr**2 - 2 * fraction * covariance + fraction**2 * top.delta_stderr**2
+    )
+    return GapRecovered(
+        fraction, math.sqrt(max(variance, 0.0)) / abs(top.delta), top.delta, top.delta_stderr, n
+    )

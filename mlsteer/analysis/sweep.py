@@ -33,7 +33,9 @@ def accuracy_grid(correct: Bool[Tensor, "layer alpha item"]) -> Float[Tensor, "l
     return correct.float().mean(-1)
 
 
-def shared_cell(grids: Sequence[Float[Tensor, "layer alpha"]], layers: Sequence[int], alphas: Sequence[float]) -> tuple[int, float]:
+def shared_cell(
+    grids: Sequence[Float[Tensor, "layer alpha"]], layers: Sequence[int], alphas: Sequence[float]
+) -> tuple[int, float]:
     """One (layer, alpha) for all languages: the best mean validation accuracy over their grids
     (for languages the validation task lacks; still chosen on validation data only)."""
     if not grids:
@@ -42,7 +44,9 @@ def shared_cell(grids: Sequence[Float[Tensor, "layer alpha"]], layers: Sequence[
     return _argmax_cell(mean, layers, alphas)
 
 
-def _argmax_cell(grid: Float[Tensor, "layer alpha"], layers: Sequence[int], alphas: Sequence[float]) -> tuple[int, float]:
+def _argmax_cell(
+    grid: Float[Tensor, "layer alpha"], layers: Sequence[int], alphas: Sequence[float]
+) -> tuple[int, float]:
     flat = grid.flatten()
     best = int(torch.nonzero(flat == flat.max())[0])  # first maximum in (layer, alpha) order
     return layers[best // len(alphas)], alphas[best % len(alphas)]
@@ -53,9 +57,13 @@ def choose_cell(
 ) -> tuple[int, float]:
     """The (layer, alpha) with the best validation accuracy; the first in grid order on ties."""
     if validation.shape[:2] != (len(layers), len(alphas)):
-        raise MlsteerError(f"validation grid is {tuple(validation.shape[:2])} but there are {len(layers)} layers x {len(alphas)} alphas")
+        raise MlsteerError(
+            f"validation grid is {tuple(validation.shape[:2])} but there are {len(layers)} layers x {len(alphas)} alphas"
+        )
     if validation.shape[-1] == 0:
-        raise MlsteerError("no validation items; the sweep chooses on validation data, so give it some")
+        raise MlsteerError(
+            "no validation items; the sweep chooses on validation data, so give it some"
+        )
     return _argmax_cell(accuracy_grid(validation), layers, alphas)
 
 
@@ -69,15 +77,21 @@ class LanguageSweep:
     validation: Float[Tensor, "layer alpha"]
     basic_validation: float
     chosen: tuple[int, float]
-    test: dict[str, Comparison]  # "vector" / "negated" / "random" at the chosen cell, vs basic (empty: not run)
+    test: dict[
+        str, Comparison
+    ]  # "vector" / "negated" / "random" at the chosen cell, vs basic (empty: not run)
     basic_test: float | None
     test_grid: Float[Tensor, "layer alpha"] | None = field(default=None)  # for the figure only
 
     def to_dict(self) -> dict:
         out = {
-            "lang": self.lang, "layers": list(self.layers), "alphas": list(self.alphas),
-            "validation": self.validation.tolist(), "basic_validation": self.basic_validation,
-            "chosen": {"layer": self.chosen[0], "alpha": self.chosen[1]}, "basic_test": self.basic_test,
+            "lang": self.lang,
+            "layers": list(self.layers),
+            "alphas": list(self.alphas),
+            "validation": self.validation.tolist(),
+            "basic_validation": self.basic_validation,
+            "chosen": {"layer": self.chosen[0], "alpha": self.chosen[1]},
+            "basic_test": self.basic_test,
             "test": {name: vars(c) for name, c in self.test.items()},
         }
         if self.test_grid is not None:
@@ -88,9 +102,14 @@ class LanguageSweep:
     def from_dict(cls, data: dict) -> LanguageSweep:
         grid = data.get("test_grid")
         return cls(
-            data["lang"], tuple(data["layers"]), tuple(data["alphas"]), torch.tensor(data["validation"]),
-            data["basic_validation"], (data["chosen"]["layer"], data["chosen"]["alpha"]),
-            {name: Comparison(**c) for name, c in data["test"].items()}, data["basic_test"],
+            data["lang"],
+            tuple(data["layers"]),
+            tuple(data["alphas"]),
+            torch.tensor(data["validation"]),
+            data["basic_validation"],
+            (data["chosen"]["layer"], data["chosen"]["alpha"]),
+            {name: Comparison(**c) for name, c in data["test"].items()},
+            data["basic_test"],
             torch.tensor(grid) if grid is not None else None,
         )
 
@@ -109,7 +128,12 @@ def summarise_sweep(
     at that choice on the test items) with the unsteered ``basic_test`` (``None``: choice only)."""
     chosen = choose_cell(validation, layers, alphas)
     return LanguageSweep(
-        lang, tuple(layers), tuple(alphas), accuracy_grid(validation), basic_validation.float().mean().item(), chosen,
+        lang,
+        tuple(layers),
+        tuple(alphas),
+        accuracy_grid(validation),
+        basic_validation.float().mean().item(),
+        chosen,
         {name: compare(correct, basic_test) for name, correct in test_at_choice.items()},
         basic_test.float().mean().item() if basic_test is not None else None,
         accuracy_grid(test_grid) if test_grid is not None else None,

@@ -33,38 +33,60 @@ class DeltaMatrix:
         return torch.tensor([[self._get(r, c, "delta") for c in self.columns] for r in self.rows])
 
     def stderr(self) -> Float[Tensor, "row column"]:
-        return torch.tensor([[self._get(r, c, "delta_stderr") for c in self.columns] for r in self.rows])
+        return torch.tensor(
+            [[self._get(r, c, "delta_stderr") for c in self.columns] for r in self.rows]
+        )
 
     def _get(self, row: str, column: str, name: str) -> float:
         cell = self.cells.get(row, {}).get(column)
         return float("nan") if cell is None else getattr(cell, name)
 
-    def markdown(self, row_title: str = "vector from", unit: str = "Δ accuracy, points ± paired SE") -> str:
-        lines = [f"| {row_title} \\ on | " + " | ".join(self.columns) + " |", "|---" * (len(self.columns) + 1) + "|",
-                 "| (basic accuracy) | " + " | ".join(f"{100 * self.basic[c]:.1f}" for c in self.columns) + " |"]
+    def markdown(
+        self, row_title: str = "vector from", unit: str = "Δ accuracy, points ± paired SE"
+    ) -> str:
+        lines = [
+            f"| {row_title} \\ on | " + " | ".join(self.columns) + " |",
+            "|---" * (len(self.columns) + 1) + "|",
+            "| (basic accuracy) | "
+            + " | ".join(f"{100 * self.basic[c]:.1f}" for c in self.columns)
+            + " |",
+        ]
         for row in self.rows:
-            parts = [f"{100 * c.delta:+.1f} ± {100 * c.delta_stderr:.1f}" if (c := self.cells.get(row, {}).get(col)) else "–"
-                     for col in self.columns]
+            parts = [
+                f"{100 * c.delta:+.1f} ± {100 * c.delta_stderr:.1f}"
+                if (c := self.cells.get(row, {}).get(col))
+                else "–"
+                for col in self.columns
+            ]
             lines.append(f"| {row} | " + " | ".join(parts) + " |")
         return f"({unit})\n\n" + "\n".join(lines)
 
     def to_dict(self) -> dict:
-        return {"rows": list(self.rows), "columns": list(self.columns), "basic": self.basic,
-                "cells": {r: {c: vars(v) for c, v in cols.items()} for r, cols in self.cells.items()}}
+        return {
+            "rows": list(self.rows),
+            "columns": list(self.columns),
+            "basic": self.basic,
+            "cells": {r: {c: vars(v) for c, v in cols.items()} for r, cols in self.cells.items()},
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> DeltaMatrix:
-        cells = {r: {c: Comparison(**v) for c, v in cols.items()} for r, cols in data["cells"].items()}
+        cells = {
+            r: {c: Comparison(**v) for c, v in cols.items()} for r, cols in data["cells"].items()
+        }
         return cls(tuple(data["rows"]), tuple(data["columns"]), cells, data["basic"])
 
 
 def delta_matrix(
-    steered: Mapping[tuple[str, str], Bool[Tensor, " item"]], basic: Mapping[str, Bool[Tensor, " item"]]
+    steered: Mapping[tuple[str, str], Bool[Tensor, " item"]],
+    basic: Mapping[str, Bool[Tensor, " item"]],
 ) -> DeltaMatrix:
     """``steered[(row, column)]`` and ``basic[column]``: per-item correctness on the same items."""
     missing = sorted({column for _, column in steered} - set(basic))
     if missing:
-        raise MlsteerError(f"no unsteered run for {missing}; every column needs its basic run to compare against")
+        raise MlsteerError(
+            f"no unsteered run for {missing}; every column needs its basic run to compare against"
+        )
     rows = tuple(dict.fromkeys(row for row, _ in steered))
     columns = tuple(dict.fromkeys(column for _, column in steered))
     cells: dict[str, dict[str, Comparison]] = {row: {} for row in rows}

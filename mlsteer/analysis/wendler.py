@@ -27,10 +27,25 @@ from mlsteer.errors import EmptyInputError, MlsteerError
 
 # Each language's name in itself, as the prompt writes it (the word list's 19 languages + English).
 NATIVE_NAMES = {
-    "en": "English", "es": "Español", "fr": "Français", "de": "Deutsch", "it": "Italiano",
-    "pt": "Português", "id": "Bahasa Indonesia", "tr": "Türkçe", "vi": "Tiếng Việt", "sw": "Kiswahili",
-    "zh": "中文", "ja": "日本語", "ru": "Русский", "th": "ไทย", "bn": "বাংলা", "te": "తెలుగు",
-    "ar": "العربية", "hi": "हिन्दी", "el": "Ελληνικά",
+    "en": "English",
+    "es": "Español",
+    "fr": "Français",
+    "de": "Deutsch",
+    "it": "Italiano",
+    "pt": "Português",
+    "id": "Bahasa Indonesia",
+    "tr": "Türkçe",
+    "vi": "Tiếng Việt",
+    "sw": "Kiswahili",
+    "zh": "中文",
+    "ja": "日本語",
+    "ru": "Русский",
+    "th": "ไทย",
+    "bn": "বাংলা",
+    "te": "తెలుగు",
+    "ar": "العربية",
+    "hi": "हिन्दी",
+    "el": "Ελληνικά",
 }
 
 VocabIndex = Mapping[str, Sequence[int]]  # cleaned token text -> ids
@@ -59,12 +74,17 @@ def prefix_token_ids(vocab: Sequence[str] | VocabIndex, word: str) -> list[int]:
     return sorted(ids)
 
 
-def answer_token_sets(vocab: Sequence[str] | VocabIndex, english: str, target: str) -> tuple[list[int], list[int]]:
+def answer_token_sets(
+    vocab: Sequence[str] | VocabIndex, english: str, target: str
+) -> tuple[list[int], list[int]]:
     """(English ids, target ids): :func:`prefix_token_ids` of each word, minus the tokens that
     start both (``fl`` for flower/flor): mass on those says nothing about which language the
     layer is in, so it counts for neither. Either list may come back empty (identical words,
     or one a prefix of the other); such items can't be measured and callers drop them."""
-    english_ids, target_ids = set(prefix_token_ids(vocab, english)), set(prefix_token_ids(vocab, target))
+    english_ids, target_ids = (
+        set(prefix_token_ids(vocab, english)),
+        set(prefix_token_ids(vocab, target)),
+    )
     shared = english_ids & target_ids
     return sorted(english_ids - shared), sorted(target_ids - shared)
 
@@ -80,7 +100,11 @@ class TranslationPrompt:
 
 
 def build_translation_prompts(
-    words: Sequence[Mapping[str, str]], source_lang: str, target_lang: str, n_shots: int = 4, seed: int = 0
+    words: Sequence[Mapping[str, str]],
+    source_lang: str,
+    target_lang: str,
+    n_shots: int = 4,
+    seed: int = 0,
 ) -> list[TranslationPrompt]:
     """Wendler's translation prompts, one per usable word row (``{lang: word}`` with ``en``).
 
@@ -91,7 +115,9 @@ def build_translation_prompts(
     """
     for lang in (source_lang, target_lang):
         if lang not in NATIVE_NAMES:
-            raise MlsteerError(f"no prompt name for language {lang!r}; use one of: {', '.join(NATIVE_NAMES)}")
+            raise MlsteerError(
+                f"no prompt name for language {lang!r}; use one of: {', '.join(NATIVE_NAMES)}"
+            )
     if "en" in (source_lang, target_lang) or source_lang == target_lang:
         raise MlsteerError(
             f"source {source_lang!r} and target {target_lang!r} must be two different non-English "
@@ -99,7 +125,11 @@ def build_translation_prompts(
         )
     if n_shots < 0:
         raise MlsteerError(f"n_shots is {n_shots}; use 0 or more")
-    rows = [row for row in words if all((row.get(lang) or "").strip() for lang in ("en", source_lang, target_lang))]
+    rows = [
+        row
+        for row in words
+        if all((row.get(lang) or "").strip() for lang in ("en", source_lang, target_lang))
+    ]
     if len(rows) < n_shots + 1:
         raise EmptyInputError(
             f"{len(rows)} word rows have en, {source_lang} and {target_lang}; {n_shots} shots need at "
@@ -121,7 +151,9 @@ def build_translation_prompts(
         text = "\n".join([*map(line, shots), query])
         prompts.append(TranslationPrompt(text, english, target, row[source_lang].strip()))
     if not prompts:
-        raise EmptyInputError(f"every {target_lang} word equals its English word; no prompt can be measured")
+        raise EmptyInputError(
+            f"every {target_lang} word equals its English word; no prompt can be measured"
+        )
     return prompts
 
 
@@ -139,13 +171,18 @@ class WendlerResult:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form (lists and floats)."""
         return {
-            "layers": list(self.layers), "n_prompts": self.n_prompts,
-            "english_mean": self.english_mean.tolist(), "english_se": self.english_se.tolist(),
-            "target_mean": self.target_mean.tolist(), "target_se": self.target_se.tolist(),
+            "layers": list(self.layers),
+            "n_prompts": self.n_prompts,
+            "english_mean": self.english_mean.tolist(),
+            "english_se": self.english_se.tolist(),
+            "target_mean": self.target_mean.tolist(),
+            "target_se": self.target_se.tolist(),
         }
 
 
-def answer_mass(mass: Float[Tensor, "prompt layer 2"], layers: Sequence[int] | None = None) -> WendlerResult:
+def answer_mass(
+    mass: Float[Tensor, "prompt layer 2"], layers: Sequence[int] | None = None
+) -> WendlerResult:
     """Per layer, mean and standard error (sample std / sqrt(n); 0 for one prompt) of
     ``mass[..., 0]`` (English) and ``mass[..., 1]`` (target); ``layers`` label the layer axis
     (default 0, 1, ...)."""
@@ -160,9 +197,13 @@ def answer_mass(mass: Float[Tensor, "prompt layer 2"], layers: Sequence[int] | N
         raise MlsteerError("mass contains NaN/inf; recompute it (check the model's dtype)")
     layers = tuple(range(mass.shape[1])) if layers is None else tuple(layers)
     if len(layers) != mass.shape[1]:
-        raise MlsteerError(f"{len(layers)} layer labels for {mass.shape[1]} layers in mass; pass one per layer")
+        raise MlsteerError(
+            f"{len(layers)} layer labels for {mass.shape[1]} layers in mass; pass one per layer"
+        )
     n = mass.shape[0]
     values = mass.double()
     mean = values.mean(0)
     se = values.std(0, correction=1) / n**0.5 if n > 1 else torch.zeros_like(mean)
-    return WendlerResult(layers, n, mean[:, 0].float(), se[:, 0].float(), mean[:, 1].float(), se[:, 1].float())
+    return WendlerResult(
+        layers, n, mean[:, 0].float(), se[:, 0].float(), mean[:, 1].float(), se[:, 1].float()
+    )

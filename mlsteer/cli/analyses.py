@@ -28,7 +28,9 @@ def similarity(
     out: Path = out_option("Folder for similarity.json and similarity.html."),
     corpus: str | None = corpus_option(),
     n_pairs: int = pairs_option(100, "Sentence pairs per language."),
-    center: bool = typer.Option(False, help="Subtract the shared mean per layer before the cosine."),
+    center: bool = typer.Option(
+        False, help="Subtract the shared mean per layer before the cosine."
+    ),
     *,
     data: DataSpec,
     model: ModelSpec,
@@ -39,7 +41,9 @@ def similarity(
 
     from mlsteer.pipeline.analyses import run_similarity
 
-    path = run_similarity(load(model), codes, out, data.data_dir, n_pairs, data.seed, center, corpus=corpus)
+    path = run_similarity(
+        load(model), codes, out, data.data_dir, n_pairs, data.seed, center, corpus=corpus
+    )
     console.print(f"wrote {path}")
 
 
@@ -52,7 +56,9 @@ def lens(
     corpus: str | None = corpus_option(),
     n_texts: int = typer.Option(20, "--texts", min=1, help="Sentences per language."),
     k: int = typer.Option(10, min=1, help="Top-k tokens per layer."),
-    detector: str = typer.Option("lingua", help="Token language detector for Latin/Han tokens: lingua or langdetect."),
+    detector: str = typer.Option(
+        "lingua", help="Token language detector for Latin/Han tokens: lingua or langdetect."
+    ),
     *,
     data: DataSpec,
     model: ModelSpec,
@@ -69,18 +75,34 @@ def lens(
 
     loaded = load(model)
     sft = {lang: load(model, name=folder) for lang, folder in folders.items()}
-    paths = run_lens(loaded, codes, out, files, data.data_dir, n_texts, k, alpha, data.seed, sft=sft, detector=detector,
-                     corpus=corpus)
+    paths = run_lens(
+        loaded,
+        codes,
+        out,
+        files,
+        data.data_dir,
+        n_texts,
+        k,
+        alpha,
+        data.seed,
+        sft=sft,
+        detector=detector,
+        corpus=corpus,
+    )
     console.print("wrote " + ", ".join(str(p) for p in paths))
 
 
 def wendler(
-    langs: list[str] = typer.Option(..., "--langs", help="Target languages of the word-translation prompts."),
+    langs: list[str] = typer.Option(
+        ..., "--langs", help="Target languages of the word-translation prompts."
+    ),
     out: Path = out_option("Folder for wendler_{lang}.json and figures."),
     vectors: list[str] = VectorsOption,
     sft_models: list[str] = SftOption,
     alpha: float = AlphaOption,
-    source: str = typer.Option("fr", help="Source language of the prompts (de when the target is fr)."),
+    source: str = typer.Option(
+        "fr", help="Source language of the prompts (de when the target is fr)."
+    ),
     shots: int = typer.Option(4, min=0, help="Solved translations before each query."),
     seed: int = SeedOption,
     *,
@@ -103,7 +125,9 @@ def wendler(
 def pca(
     langs: list[str] = LangsOption,
     out: Path = out_option("Folder for pca.json and the figure."),
-    layer: int = typer.Option(..., "--layer", min=0, help="Layer whose pooled activations are projected."),
+    layer: int = typer.Option(
+        ..., "--layer", min=0, help="Layer whose pooled activations are projected."
+    ),
     task: str = typer.Option("xcopa", "--task", help="Task whose prompts are the evaluation side."),
     corpus: str | None = corpus_option(),
     n_texts: int = typer.Option(100, "--texts", min=1, help="Texts per side and language."),
@@ -121,5 +145,7 @@ def pca(
 
     from mlsteer.pipeline.distribution import run_train_test_pca
 
-    path = run_train_test_pca(load(model), codes, out, layer, task, corpus, data.data_dir, n_old or n_texts, data.seed)
+    path = run_train_test_pca(
+        load(model), codes, out, layer, task, corpus, data.data_dir, n_old or n_texts, data.seed
+    )
     console.print(f"wrote {path}")

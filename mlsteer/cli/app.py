@@ -28,13 +28,23 @@ def _normalize(name: str) -> str:
     return ALIASES.get(name, name)
 
 
-app = typer.Typer(help="Steering vectors for multilingual LLMs.", no_args_is_help=True, add_completion=False,
-                  pretty_exceptions_show_locals=False, context_settings={"token_normalize_func": _normalize})
+app = typer.Typer(
+    help="Steering vectors for multilingual LLMs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    context_settings={"token_normalize_func": _normalize},
+)
 
 
 @app.callback()
 def main_options(
-    debug: bool = typer.Option(False, "--debug", envvar=DEBUG_ENV, help="Show the traceback of an error instead of one line."),
+    debug: bool = typer.Option(
+        False,
+        "--debug",
+        envvar=DEBUG_ENV,
+        help="Show the traceback of an error instead of one line.",
+    ),
 ) -> None:
     """Steering vectors for multilingual LLMs."""
     debug_option(debug)

@@ -47,8 +47,13 @@ def task_data(task: Task, langs: Sequence[str], data: DataSpec) -> None:
         task.load(lang, data_dir=data.data_dir, limit=1)
 
 
-def corpus(spec: str | None, langs: Sequence[str], data: DataSpec, goals: Sequence[str] = ("en",),
-           preferred: str = "tatoeba") -> str:
+def corpus(
+    spec: str | None,
+    langs: Sequence[str],
+    data: DataSpec,
+    goals: Sequence[str] = ("en",),
+    preferred: str = "tatoeba",
+) -> str:
     """The corpus to read (``spec``, else the default for the data folder), checked to hold
     (``lang``, goal) pairs for every language and goal."""
     from mlsteer.data.corpora import default_corpus, load_pairs
@@ -75,9 +80,11 @@ def vectors(items: Sequence[str], langs: Sequence[str], option: str = "--vector"
     plain = [item for item in items if "=" not in item]
     chosen = parse_assignments([item for item in items if "=" in item], option)
     if len(plain) > 1:
-        raise MlsteerError(f"{option} given {len(plain)} files without a language; write LANG=FILE for each")
+        raise MlsteerError(
+            f"{option} given {len(plain)} files without a language; write LANG=FILE for each"
+        )
     for item in plain:
-        chosen = {lang: item for lang in langs} | chosen
+        chosen = dict.fromkeys(langs, item) | chosen
     for lang, source in chosen.items():
         vector_file(source, lang, VECTOR_HINT.replace("--vector", option))
     return chosen
@@ -103,7 +110,9 @@ def sft_models(items: Sequence[str]) -> dict[str, str]:
     return folders
 
 
-def methods(specs: Sequence[str], plan: dict[str, list[str]], controls: bool = True) -> list[Method]:
+def methods(
+    specs: Sequence[str], plan: dict[str, list[str]], controls: bool = True
+) -> list[Method]:
     """``--method`` strings -> methods, with what they name checked: ``fewshot:k`` a positive
     count, ``steered:`` files present for every language, ``sft:`` folders present."""
     from mlsteer.evaluation.methods import parse_method
@@ -112,13 +121,19 @@ def methods(specs: Sequence[str], plan: dict[str, list[str]], controls: bool = T
     for spec in specs:
         name, _, rest = spec.partition(":")
         if name == "fewshot" and rest and not (rest.isdigit() and int(rest) > 0):
-            raise MlsteerError(f"--method {spec!r}: shots must be a positive whole number, e.g. fewshot:3")
+            raise MlsteerError(
+                f"--method {spec!r}: shots must be a positive whole number, e.g. fewshot:3"
+            )
         if name == "sft" and rest:
             existing(rest, "fine-tuned model folder", "make one with mlsteer sft")
         if name == "steered" and rest:
             source = rest.rpartition("@")[0] if "@" in rest else rest
             for lang in langs:
-                vector_file(source, lang, "write --method steered:FILE@ALPHA, FILE a vector file or a folder of {lang}.safetensors")
+                vector_file(
+                    source,
+                    lang,
+                    "write --method steered:FILE@ALPHA, FILE a vector file or a folder of {lang}.safetensors",
+                )
     return [method for spec in specs for method in parse_method(spec, controls=controls)]
 
 
@@ -132,5 +147,7 @@ def langs_per_task(specs: Sequence[str], task: str) -> list[str]:
         if name == task:
             chosen.extend(languages(codes))
     if not chosen:
-        raise MlsteerError(f"no languages given for {task}; pass --langs sw,zh or --langs {task}=sw,zh")
+        raise MlsteerError(
+            f"no languages given for {task}; pass --langs sw,zh or --langs {task}=sw,zh"
+        )
     return list(dict.fromkeys(chosen))

@@ -65,8 +65,10 @@ def explain(error: BaseException) -> str | None:
     first = _first_line(error)
     name = type(error).__name__
     if _is_offline(error):
-        return (f"cannot reach the Hugging Face Hub ({first}); work offline: a local model folder, "
-                "--data-dir FOLDER (or $MLSTEER_DATA) with the benchmark files, or --corpus builtin")
+        return (
+            f"cannot reach the Hugging Face Hub ({first}); work offline: a local model folder, "
+            "--data-dir FOLDER (or $MLSTEER_DATA) with the benchmark files, or --corpus builtin"
+        )
     if _is_hub(error):
         return f"the Hugging Face Hub refused: {first}; check the model or dataset id, or use a local folder"
     if isinstance(error, UnicodeDecodeError):
@@ -74,12 +76,16 @@ def explain(error: BaseException) -> str | None:
     if isinstance(error, json.JSONDecodeError):
         return f"not valid JSON: {first}; fix or regenerate the file"
     if isinstance(error, sqlite3.DatabaseError):
-        return (f"a results store is not a readable SQLite database ({first}); "
-                "move the damaged results.sqlite away and rerun (its rows are recomputed)")
+        return (
+            f"a results store is not a readable SQLite database ({first}); "
+            "move the damaged results.sqlite away and rerun (its rows are recomputed)"
+        )
     if name == "SafetensorError":
         return f"not a readable .safetensors file ({first}); re-save or re-learn it"
     if name == "OutOfMemoryError":
-        return f"out of GPU memory ({first}); lower --batch-size, use --dtype bfloat16 or a larger GPU"
+        return (
+            f"out of GPU memory ({first}); lower --batch-size, use --dtype bfloat16 or a larger GPU"
+        )
     if isinstance(error, (RuntimeError, AssertionError)) and "CUDA" in str(error):
         return f"{first}; use --device cpu, or a machine whose torch sees a GPU"
     if isinstance(error, OSError):
@@ -99,10 +105,16 @@ def _first_line(error: BaseException) -> str:
 def _is_offline(error: BaseException) -> bool:
     """No network, or offline mode (``HF_HUB_OFFLINE``) with nothing cached."""
     text = str(error).lower()
-    if isinstance(error, (ConnectionError, TimeoutError)) or "offline" in text or "couldn't connect" in text:
+    if (
+        isinstance(error, (ConnectionError, TimeoutError))
+        or "offline" in text
+        or "couldn't connect" in text
+    ):
         return True
     network = type(error).__module__.split(".")[0] in NETWORK_MODULES
-    return network and any(word in type(error).__name__ for word in ("Connect", "Timeout", "Offline"))
+    return network and any(
+        word in type(error).__name__ for word in ("Connect", "Timeout", "Offline")
+    )
 
 
 def _is_hub(error: BaseException) -> bool:

@@ -28,13 +28,29 @@ from mlsteer.errors import MlsteerError
 
 def evaluate_command(
     tasks: list[str] = TasksOption,
-    langs: list[str] = typer.Option(..., "--langs", help="Codes for every task (sw,zh), or per task (xnli=sw,zh,es); repeatable."),
-    methods: list[str] = typer.Option(["basic"], "--method", help="Repeatable: basic, fewshot[:k], xlt, self_translate, translate_test[:oracle|nllb], steered:FILE@ALPHA, sft:FOLDER."),
+    langs: list[str] = typer.Option(
+        ...,
+        "--langs",
+        help="Codes for every task (sw,zh), or per task (xnli=sw,zh,es); repeatable.",
+    ),
+    methods: list[str] = typer.Option(
+        ["basic"],
+        "--method",
+        help="Repeatable: basic, fewshot[:k], xlt, self_translate, translate_test[:oracle|nllb], steered:FILE@ALPHA, sft:FOLDER.",
+    ),
     out: Path = out_option("Run folder (results.sqlite; a rerun resumes)."),
     limit: int | None = LimitOption,
-    controls: bool = typer.Option(True, help="Add negated and random controls to each steered method."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Recompute methods whose settings changed since the stored rows (else refused)."),
-    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Items per batch (a batch is written as one transaction)."),
+    controls: bool = typer.Option(
+        True, help="Add negated and random controls to each steered method."
+    ),
+    overwrite: bool = typer.Option(
+        False,
+        "--overwrite",
+        help="Recompute methods whose settings changed since the stored rows (else refused).",
+    ),
+    batch_size: int = typer.Option(
+        8, "--batch-size", min=1, help="Items per batch (a batch is written as one transaction)."
+    ),
     max_new_tokens: int = typer.Option(128, min=1, help="Generation tasks: tokens per answer."),
     *,
     data: DataSpec,
@@ -56,8 +72,19 @@ def evaluate_command(
     try:
         loaded = load(model, data_parallel=True)
         for task in task_objs:
-            store = evaluate(loaded, task, plan[task.name], method_objs, out, limit=limit, data_dir=data.data_dir,
-                             seed=data.seed, batch_size=batch_size, max_new_tokens=max_new_tokens, overwrite=overwrite)
+            store = evaluate(
+                loaded,
+                task,
+                plan[task.name],
+                method_objs,
+                out,
+                limit=limit,
+                data_dir=data.data_dir,
+                seed=data.seed,
+                batch_size=batch_size,
+                max_new_tokens=max_new_tokens,
+                overwrite=overwrite,
+            )
         main = distributed.is_main()
     finally:
         distributed.finish()
@@ -67,13 +94,19 @@ def evaluate_command(
                 console.print(result.markdown() + "\n", soft_wrap=True)
 
 
-def table(run_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="A run folder written by mlsteer eval.")) -> None:
+def table(
+    run_dir: Path = typer.Argument(
+        ..., exists=True, file_okay=False, help="A run folder written by mlsteer eval."
+    ),
+) -> None:
     """Print the paper-style tables of a run and export table.md / .csv / .json."""
     from mlsteer.evaluation.store import ResultStore
     from mlsteer.evaluation.table import build_tables, export_tables
 
     if not (run_dir / "results.sqlite").is_file():
-        raise MlsteerError(f"{run_dir} has no results.sqlite; run mlsteer eval --out {run_dir} first")
+        raise MlsteerError(
+            f"{run_dir} has no results.sqlite; run mlsteer eval --out {run_dir} first"
+        )
     store = ResultStore(run_dir)
     try:
         tables = build_tables(store)
@@ -95,14 +128,20 @@ def sweep(
     corpus: str | None = corpus_option(),
     n_pairs: int = TrainPairsOption,
     limit: int | None = LimitOption,
-    test_grid: bool = typer.Option(True, help="Also evaluate every cell on test (for the figure only; the choice ignores it)."),
+    test_grid: bool = typer.Option(
+        True, help="Also evaluate every cell on test (for the figure only; the choice ignores it)."
+    ),
     *,
     data: DataSpec,
     model: ModelSpec,
 ) -> None:
     """Layer sensitivity: choose layer and alpha on validation, report on test with controls."""
 
-    codes, task_objs, alpha_list = checks.languages(langs), checks.tasks(tasks), parse_floats(alphas)
+    codes, task_objs, alpha_list = (
+        checks.languages(langs),
+        checks.tasks(tasks),
+        parse_floats(alphas),
+    )
     for task in task_objs:
         checks.task_data(task, codes, data)
     corpus = checks.corpus(corpus, codes, data)
@@ -115,18 +154,43 @@ def sweep(
     loaded = load(model)
     layer_list = parse_layers(layers, loaded.n_layers)
     for task in task_objs:
-        results = run_sweep(loaded, task.name, codes, out, layer_list, alpha_list, learner, corpus, n_pairs, limit,
-                            data.data_dir, data.seed, test_grid)
+        results = run_sweep(
+            loaded,
+            task.name,
+            codes,
+            out,
+            layer_list,
+            alpha_list,
+            learner,
+            corpus,
+            n_pairs,
+            limit,
+            data.data_dir,
+            data.seed,
+            test_grid,
+        )
         console.print(sweep_markdown(results, task.name, loaded.name, learner), soft_wrap=True)
         console.print(f"wrote {out / f'sweep_{task.name}.html'}")
 
 
 def transfer(
     tasks: list[str] = TasksOption,
-    langs: list[str] = typer.Option(..., "--langs", help="Languages to apply every vector to, e.g. sw,zh,es,en."),
+    langs: list[str] = typer.Option(
+        ..., "--langs", help="Languages to apply every vector to, e.g. sw,zh,es,en."
+    ),
     out: Path = out_option("Folder for results.sqlite and transfer_TASK.*."),
-    sweep_dir: Path | None = typer.Option(None, "--from-sweep", exists=True, file_okay=False, help="Use each language's choice from this sweep folder."),
-    sweep_task: str | None = typer.Option(None, "--sweep-task", help="Task the sweep chose on (default each --task), e.g. xcopa choices applied to xnli en."),
+    sweep_dir: Path | None = typer.Option(
+        None,
+        "--from-sweep",
+        exists=True,
+        file_okay=False,
+        help="Use each language's choice from this sweep folder.",
+    ),
+    sweep_task: str | None = typer.Option(
+        None,
+        "--sweep-task",
+        help="Task the sweep chose on (default each --task), e.g. xcopa choices applied to xnli en.",
+    ),
     vectors: list[str] = VectorsOption,
     layer: int | None = typer.Option(None, "--layer", min=0, help="Layer for --vector files."),
     alpha: float = typer.Option(1.0, "--alpha", help="Multiplier for --vector files."),
@@ -145,16 +209,26 @@ def transfer(
     from mlsteer.pipeline.transfer import run_transfer
 
     if sweep_dir is not None:
-        choices = {task.name: load_choices(sweep_dir, sweep_task or task.name) for task in task_objs}
+        choices = {
+            task.name: load_choices(sweep_dir, sweep_task or task.name) for task in task_objs
+        }
     elif vectors and layer is not None:
         files = checks.vectors(vectors, targets)
-        choices = {task.name: {lang: VectorChoice(Path(path), layer, alpha) for lang, path in files.items()}
-                   for task in task_objs}
+        choices = {
+            task.name: {
+                lang: VectorChoice(Path(path), layer, alpha) for lang, path in files.items()
+            }
+            for task in task_objs
+        }
     else:
-        raise MlsteerError("name the vectors: --from-sweep RUN_DIR, or --vector LANG=FILE ... with --layer")
+        raise MlsteerError(
+            "name the vectors: --from-sweep RUN_DIR, or --vector LANG=FILE ... with --layer"
+        )
     loaded = load(model)
     for task in task_objs:
-        matrix = run_transfer(loaded, task.name, choices[task.name], targets, out, limit, data.data_dir, data.seed)
+        matrix = run_transfer(
+            loaded, task.name, choices[task.name], targets, out, limit, data.data_dir, data.seed
+        )
         console.print(matrix.markdown(), soft_wrap=True)
         console.print(f"wrote {out / f'transfer_{task.name}.html'}")
 
@@ -167,8 +241,10 @@ def pivot(
     pivots: str = typer.Option("en,es,fr,de", "--pivots", help="Goal languages of the vectors."),
     alpha: float = typer.Option(1.0, "--alpha", help="Multiplier of the vectors."),
     learner: str = LearnerOption,
-    corpus: str | None = corpus_option("msvamp with a data folder, else builtin. Pivots need pairs with each goal "
-                                       "language: msvamp, builtin, or your file with their columns."),
+    corpus: str | None = corpus_option(
+        "msvamp with a data folder, else builtin. Pivots need pairs with each goal "
+        "language: msvamp, builtin, or your file with their columns."
+    ),
     n_pairs: int = TrainPairsOption,
     limit: int | None = LimitOption,
     *,
@@ -177,7 +253,11 @@ def pivot(
 ) -> None:
     """Pivot languages: vectors toward es/fr/de instead of English (the paper's Table 3)."""
 
-    codes, goals, task_objs = checks.languages(langs), checks.languages(pivots, "--pivots"), checks.tasks(tasks)
+    codes, goals, task_objs = (
+        checks.languages(langs),
+        checks.languages(pivots, "--pivots"),
+        checks.tasks(tasks),
+    )
     for task in task_objs:
         checks.task_data(task, codes, data)
     corpus = checks.corpus(corpus, codes, data, goals=goals, preferred="msvamp")
@@ -187,8 +267,21 @@ def pivot(
 
     loaded = load(model)
     for task in task_objs:
-        matrix = run_pivot(loaded, task.name, codes, goals, out, layer, alpha, learner, corpus, n_pairs, limit,
-                           data.data_dir, data.seed)
+        matrix = run_pivot(
+            loaded,
+            task.name,
+            codes,
+            goals,
+            out,
+            layer,
+            alpha,
+            learner,
+            corpus,
+            n_pairs,
+            limit,
+            data.data_dir,
+            data.seed,
+        )
         console.print(matrix.markdown("vector"), soft_wrap=True)
         console.print(f"wrote {out / f'pivot_{task.name}.html'}")
 
@@ -198,4 +291,3 @@ def _check_learner(learner: str) -> None:
     from mlsteer.learners import METHODS
 
     check_choice("--learner", learner, tuple(METHODS))
-

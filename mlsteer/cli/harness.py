@@ -22,12 +22,25 @@ INSTALL_HINT = "lm-evaluation-harness is not installed; run pip install 'mlsteer
 
 def harness(
     ctx: typer.Context,
-    vector: str | None = typer.Option(None, "--vector", "-v", help="Steering FILE or FOLDER of {lang}.safetensors, or LANG=FILE / LANG=FOLDER."),
-    lang: str | None = typer.Option(None, "--lang", help="Language picking the file of a vector folder (or write --vector LANG=FOLDER)."),
+    vector: str | None = typer.Option(
+        None,
+        "--vector",
+        "-v",
+        help="Steering FILE or FOLDER of {lang}.safetensors, or LANG=FILE / LANG=FOLDER.",
+    ),
+    lang: str | None = typer.Option(
+        None,
+        "--lang",
+        help="Language picking the file of a vector folder (or write --vector LANG=FOLDER).",
+    ),
     alpha: float = typer.Option(1.0, "--alpha", help="Multiplier of the vector."),
     control: str = typer.Option("none", help="none, negated or random (same norm, seeded)."),
-    layer: int | None = typer.Option(None, "--layer", min=0, help="Use only this layer's entry of a multi-layer file."),
-    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Continuations (or prompts) per batch."),
+    layer: int | None = typer.Option(
+        None, "--layer", min=0, help="Use only this layer's entry of a multi-layer file."
+    ),
+    batch_size: int = typer.Option(
+        32, "--batch-size", min=1, help="Continuations (or prompts) per batch."
+    ),
     *,
     data: DataSpec,
     model: ModelSpec,
@@ -40,8 +53,20 @@ def harness(
     model.check()
     if vector is not None and "=" in vector:
         lang, _, vector = vector.partition("=")
-    argv = harness_argv(list(ctx.args), model.name, Path(vector) if vector else None, lang, alpha, control, data.seed,
-                        layer, model.device, model.dtype, batch_size, data.data_dir)
+    argv = harness_argv(
+        list(ctx.args),
+        model.name,
+        Path(vector) if vector else None,
+        lang,
+        alpha,
+        control,
+        data.seed,
+        layer,
+        model.device,
+        model.dtype,
+        batch_size,
+        data.data_dir,
+    )
     run_harness(argv)
 
 
@@ -64,17 +89,26 @@ def harness_argv(
     from mlsteer.paths import data_dir as resolve_data_dir
 
     if "--model" in extra or "-M" in extra:
-        raise MlsteerError("the harness model is mlsteer; name mlsteer's model with --model NAME before other options")
+        raise MlsteerError(
+            "the harness model is mlsteer; name mlsteer's model with --model NAME before other options"
+        )
     args = {"model": model, "alpha": alpha, "control": control, "dtype": dtype}
     if vector is not None:
         from mlsteer.steering.sources import vector_path
 
         path = vector_path(vector, lang)
         if not path.is_file():
-            raise MlsteerError(f"no vector file at {path}; check the path (learn one with mlsteer learn)")
+            raise MlsteerError(
+                f"no vector file at {path}; check the path (learn one with mlsteer learn)"
+            )
         args.update(vector=vector, seed=seed)
     args.update({k: v for k, v in {"lang": lang, "layer": layer}.items() if v is not None})
-    argv = ["--model", "mlsteer", "--model_args", *(f"{key}={value}" for key, value in args.items())]
+    argv = [
+        "--model",
+        "mlsteer",
+        "--model_args",
+        *(f"{key}={value}" for key, value in args.items()),
+    ]
     if "--batch_size" not in extra and "-b" not in extra:
         argv += ["--batch_size", str(batch_size)]
     if "--device" not in extra:

@@ -16,8 +16,10 @@ def one_process() -> None:
     from mlsteer import distributed
 
     if distributed.launched():
-        raise MlsteerError("this command runs in one process; start it without torchrun "
-                           "(data-parallel commands: mlsteer eval, mlsteer run)")
+        raise MlsteerError(
+            "this command runs in one process; start it without torchrun "
+            "(data-parallel commands: mlsteer eval, mlsteer run)"
+        )
 
 
 def load(spec: ModelSpec, data_parallel: bool = False, name: str | None = None) -> SteerableModel:

@@ -16,22 +16,45 @@ import typer
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-DEFAULT_MODEL = "gemma-3-270m"  # mlsteer.models.embedded_gemma.EMBEDDED_NAME (a test keeps them equal)
+DEFAULT_MODEL = (
+    "gemma-3-270m"  # mlsteer.models.embedded_gemma.EMBEDDED_NAME (a test keeps them equal)
+)
 MODEL_HELP = "Built-in name (gemma-3-270m, tiny-gemma3, tiny-llama), local HF folder or Hub id."
 ModelOption = typer.Option(DEFAULT_MODEL, "--model", "-m", help=MODEL_HELP)
-DeviceOption = typer.Option("cpu", "--device", help="cpu (default), cuda, cuda:N or auto (the GPU if there is one).")
-DtypeOption = typer.Option("float32", "--dtype", help="Weights dtype: float32 (default), bfloat16 or float16.")
-DataDirOption = typer.Option(None, "--data-dir", exists=True, file_okay=False,
-                             help="Benchmark folder (else $MLSTEER_DATA, else the Hub).")
-SeedOption = typer.Option(0, "--seed", help="Seed for sampling, splitting, shots, controls and training.")
-LangsOption = typer.Option(..., "--langs", help="Comma-separated language codes (ISO 639-1), e.g. sw,zh,es.")
-LimitOption = typer.Option(None, "--limit", min=1, help="Items per language (and split), a seeded sample.")
-LearnerOption = typer.Option("mse", "--learner", help="mse, meandiff, pca, lstsq or bipo (bipo: one training run per layer).")
+DeviceOption = typer.Option(
+    "cpu", "--device", help="cpu (default), cuda, cuda:N or auto (the GPU if there is one)."
+)
+DtypeOption = typer.Option(
+    "float32", "--dtype", help="Weights dtype: float32 (default), bfloat16 or float16."
+)
+DataDirOption = typer.Option(
+    None,
+    "--data-dir",
+    exists=True,
+    file_okay=False,
+    help="Benchmark folder (else $MLSTEER_DATA, else the Hub).",
+)
+SeedOption = typer.Option(
+    0, "--seed", help="Seed for sampling, splitting, shots, controls and training."
+)
+LangsOption = typer.Option(
+    ..., "--langs", help="Comma-separated language codes (ISO 639-1), e.g. sw,zh,es."
+)
+LimitOption = typer.Option(
+    None, "--limit", min=1, help="Items per language (and split), a seeded sample."
+)
+LearnerOption = typer.Option(
+    "mse", "--learner", help="mse, meandiff, pca, lstsq or bipo (bipo: one training run per layer)."
+)
 TrainPairsOption = typer.Option(200, "--pairs", "-n", min=1, help="Training pairs per vector.")
 BatchSizeOption = typer.Option(8, "--batch-size", min=1, help="Items per batch.")
 AlphaOption = typer.Option(1.0, "--alpha", help="Multiplier of the vectors.")
-VectorsOption = typer.Option([], "--vector", help="Repeatable: FILE (every language) or LANG=FILE (that language).")
-SftOption = typer.Option([], "--sft", help="Repeatable LANG=FOLDER: also a model made by mlsteer sft.")
+VectorsOption = typer.Option(
+    [], "--vector", help="Repeatable: FILE (every language) or LANG=FILE (that language)."
+)
+SftOption = typer.Option(
+    [], "--sft", help="Repeatable LANG=FOLDER: also a model made by mlsteer sft."
+)
 TASK_HELP = "cloze (built-in), xcopa, xnli, m_mmlu, m3exam, or a task file (.jsonl, .yaml)"
 TasksOption = typer.Option(..., "--task", help=f"Repeatable: {TASK_HELP}.")
 
@@ -43,9 +66,13 @@ def out_option(help: str, default: Any = ...) -> Any:
 
 def corpus_option(note: str = "") -> Any:
     """``--corpus``: default tatoeba when a data folder is known, else builtin."""
-    return typer.Option(None, "--corpus", help="tatoeba, msvamp, builtin, or your own: a TSV file with a header "
-                        "(en<TAB>sw), a JSONL file ({\"en\": ..., \"sw\": ...}), EN_FILE,LANG_FILE (line-aligned) "
-                        "or hf:ID[:CONFIG]. Default: " + (note or "tatoeba with a data folder, else builtin."))
+    return typer.Option(
+        None,
+        "--corpus",
+        help="tatoeba, msvamp, builtin, or your own: a TSV file with a header "
+        '(en<TAB>sw), a JSONL file ({"en": ..., "sw": ...}), EN_FILE,LANG_FILE (line-aligned) '
+        "or hf:ID[:CONFIG]. Default: " + (note or "tatoeba with a data folder, else builtin."),
+    )
 
 
 def pairs_option(default: int, help: str = "Pairs sampled from the corpus.") -> Any:
@@ -86,7 +113,11 @@ class DataSpec:
 
 
 _BUNDLES: dict[type, dict[str, tuple[Any, Any]]] = {
-    ModelSpec: {"name": (str, ModelOption), "device": (str, DeviceOption), "dtype": (str, DtypeOption)},
+    ModelSpec: {
+        "name": (str, ModelOption),
+        "device": (str, DeviceOption),
+        "dtype": (str, DtypeOption),
+    },
     DataSpec: {"data_dir": (Path | None, DataDirOption), "seed": (int, SeedOption)},
 }
 
@@ -102,8 +133,15 @@ def bundled(func: F) -> F:
             kept.append(param)
             continue
         bundles[param.name] = param.annotation
-        added += [inspect.Parameter(f"{param.name}__{key}", inspect.Parameter.KEYWORD_ONLY, default=info, annotation=kind)
-                  for key, (kind, info) in options.items()]
+        added += [
+            inspect.Parameter(
+                f"{param.name}__{key}",
+                inspect.Parameter.KEYWORD_ONLY,
+                default=info,
+                annotation=kind,
+            )
+            for key, (kind, info) in options.items()
+        ]
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -113,7 +151,9 @@ def bundled(func: F) -> F:
 
     parameters = kept + added
     wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
-    wrapper.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": signature.return_annotation}
+    wrapper.__annotations__ = {p.name: p.annotation for p in parameters} | {
+        "return": signature.return_annotation
+    }
     return wrapper  # type: ignore[return-value]
 
 
@@ -133,7 +173,9 @@ def parse_layers(spec: str, n_layers: int) -> list[int]:
             else:
                 layers.append(int(part))
         except ValueError:
-            raise MlsteerError(f"cannot read layers {spec!r}; write e.g. 6, 4,6,8, 2-5, 0-17:2 or all") from None
+            raise MlsteerError(
+                f"cannot read layers {spec!r}; write e.g. 6, 4,6,8, 2-5, 0-17:2 or all"
+            ) from None
     return layers
 
 
@@ -161,6 +203,8 @@ def parse_assignments(items: list[str], option: str) -> dict[str, str]:
     for item in items:
         lang, sep, value = item.partition("=")
         if not sep or not lang.strip() or not value.strip():
-            raise MlsteerError(f"{option} {item!r}: write LANG=VALUE, e.g. {option} sw=runs/sw.safetensors")
+            raise MlsteerError(
+                f"{option} {item!r}: write LANG=VALUE, e.g. {option} sw=runs/sw.safetensors"
+            )
         pairs[lang.strip()] = value.strip()
     return pairs

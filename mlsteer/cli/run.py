@@ -14,10 +14,20 @@ def run_command(
     config: str = typer.Argument(..., help="A TOML config file, or a built-in one: demo, paper."),
     out: Path | None = out_option("Run folder (default: the config's out).", None),
     data_dir: Path | None = DataDirOption,
-    exports: bool = typer.Option(True, help="PNG/SVG exports of the figures (needs Chromium for kaleido)."),
-    model: str | None = typer.Option(None, "--model", "-m", help=MODEL_HELP + " Default: the config's model."),
-    device: str | None = typer.Option(None, "--device", help="cpu, cuda, cuda:N or auto (default: the config's device, else cpu)."),
-    dtype: str | None = typer.Option(None, "--dtype", help="float32, bfloat16 or float16 (default: the config's dtype, else float32)."),
+    exports: bool = typer.Option(
+        True, help="PNG/SVG exports of the figures (needs Chromium for kaleido)."
+    ),
+    model: str | None = typer.Option(
+        None, "--model", "-m", help=MODEL_HELP + " Default: the config's model."
+    ),
+    device: str | None = typer.Option(
+        None, "--device", help="cpu, cuda, cuda:N or auto (default: the config's device, else cpu)."
+    ),
+    dtype: str | None = typer.Option(
+        None,
+        "--dtype",
+        help="float32, bfloat16 or float16 (default: the config's dtype, else float32).",
+    ),
 ) -> None:
     """Run an experiment config end to end: sweep, evaluate, analyse, report (resumable).
 
@@ -33,9 +43,13 @@ def run_command(
     loaded = load_config(config, out)
     if model is not None:
         loaded = replace(loaded, model=model)
-    ModelSpec(loaded.model, device or loaded.device, dtype or loaded.dtype).check()  # before anything runs
+    ModelSpec(
+        loaded.model, device or loaded.device, dtype or loaded.dtype
+    ).check()  # before anything runs
     try:
-        result = run_experiment(loaded, data_dir, device=device, dtype=dtype, console=console, exports=exports)
+        result = run_experiment(
+            loaded, data_dir, device=device, dtype=dtype, console=console, exports=exports
+        )
         main = distributed.is_main()
     finally:
         distributed.finish()
@@ -44,14 +58,26 @@ def run_command(
     console.rule("summary")
     console.print(Markdown(result.summary))
     total = sum(result.seconds.values())
-    console.print(f"report: {result.report}  ({total / 60:.1f} min; "
-                  + ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items()) + ")")
+    console.print(
+        f"report: {result.report}  ({total / 60:.1f} min; "
+        + ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items())
+        + ")"
+    )
 
 
 def report(
-    run_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="A run folder (mlsteer eval, similarity, lens, sweep, transfer)."),
-    out: Path | None = typer.Option(None, "--out", help="Where to write the page (default RUN_DIR/report.html)."),
-    exports: bool = typer.Option(True, "--exports/--no-exports", help="Also write RUN_DIR/exports/{figure}.png and .svg."),
+    run_dir: Path = typer.Argument(
+        ...,
+        exists=True,
+        file_okay=False,
+        help="A run folder (mlsteer eval, similarity, lens, sweep, transfer).",
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Where to write the page (default RUN_DIR/report.html)."
+    ),
+    exports: bool = typer.Option(
+        True, "--exports/--no-exports", help="Also write RUN_DIR/exports/{figure}.png and .svg."
+    ),
 ) -> None:
     """One offline HTML page of a run: summary.md, result tables and every figure; PNG/SVG exports."""
     from mlsteer.report import build_report
@@ -60,9 +86,13 @@ def report(
     for reason in dict.fromkeys(paths.skipped.values()):
         count = sum(1 for r in paths.skipped.values() if r == reason)
         warn(f"{count} export(s) not written: {reason}")
-    console.print(f"wrote {paths.html} ({len(paths.figures)} figures, {paths.tables} tables)", soft_wrap=True)
+    console.print(
+        f"wrote {paths.html} ({len(paths.figures)} figures, {paths.tables} tables)", soft_wrap=True
+    )
     if paths.exports:
-        console.print(f"exported {len(paths.exports)} images to {paths.exports[0].parent}", soft_wrap=True)
+        console.print(
+            f"exported {len(paths.exports)} images to {paths.exports[0].parent}", soft_wrap=True
+        )
 
 
 def info() -> None:

@@ -26,7 +26,26 @@ from mlsteer.paths import data_dir as resolve_data_dir
 CORPORA = ("tatoeba", "msvamp", "builtin")
 HUB_IDS = {"tatoeba": "mteb/tatoeba-bitext-mining", "msvamp": "Mathoctopus/MSVAMP"}
 MSVAMP_LANGS = ("bn", "de", "es", "fr", "ja", "ru", "sw", "th", "zh")
-TATOEBA_LANGS = ("es", "fr", "de", "ru", "zh", "ja", "th", "sw", "bn", "te", "tr", "ar", "vi", "hi", "el", "id", "it", "pt")
+TATOEBA_LANGS = (
+    "es",
+    "fr",
+    "de",
+    "ru",
+    "zh",
+    "ja",
+    "th",
+    "sw",
+    "bn",
+    "te",
+    "tr",
+    "ar",
+    "vi",
+    "hi",
+    "el",
+    "id",
+    "it",
+    "pt",
+)
 
 
 @dataclass(frozen=True)
@@ -38,7 +57,9 @@ class MathRow:
     answer: str
 
 
-def read_line_aligned(target_path: str | os.PathLike, english_path: str | os.PathLike, lang: str) -> ParallelPairs:
+def read_line_aligned(
+    target_path: str | os.PathLike, english_path: str | os.PathLike, lang: str
+) -> ParallelPairs:
     """Pairs from two line-aligned files (line i of one translates line i of the other)."""
     target = _read_text(Path(target_path)).splitlines()
     english = _read_text(Path(english_path)).splitlines()
@@ -63,16 +84,24 @@ def read_msvamp_rows(data_dir: str | os.PathLike, lang: str) -> list[MathRow]:
             continue
         try:
             record = json.loads(line)
-            rows.append(MathRow(record["m_query"].strip(), record["query"].strip(), str(record["response"])))
+            rows.append(
+                MathRow(record["m_query"].strip(), record["query"].strip(), str(record["response"]))
+            )
         except (json.JSONDecodeError, KeyError, AttributeError) as error:
-            raise MlsteerError(f"{path}:{number}: malformed MSVAMP row ({error!r}); expected JSON with m_query, query, response") from None
+            raise MlsteerError(
+                f"{path}:{number}: malformed MSVAMP row ({error!r}); expected JSON with m_query, query, response"
+            ) from None
     if not rows:
         raise EmptyInputError(f"{path} has no rows")
     return rows
 
 
 def load_pairs(
-    corpus: str, lang: str, data_dir: str | os.PathLike | None = None, n: int | None = None, seed: int = 0,
+    corpus: str,
+    lang: str,
+    data_dir: str | os.PathLike | None = None,
+    n: int | None = None,
+    seed: int = 0,
     goal: str = "en",
 ) -> ParallelPairs:
     """``n`` seeded-sampled (English, ``lang``) pairs of ``corpus`` (all when ``n`` is None).
@@ -89,10 +118,18 @@ def load_pairs(
     if corpus not in CORPORA:
         return sample_pairs(read_user_pairs(check_corpus(corpus), lang, goal), n, seed)
     if goal != "en":
-        return sample_pairs(join_on_english(load_pairs(corpus, lang, data_dir), load_pairs(corpus, goal, data_dir)), n, seed)
+        return sample_pairs(
+            join_on_english(load_pairs(corpus, lang, data_dir), load_pairs(corpus, goal, data_dir)),
+            n,
+            seed,
+        )
     if corpus == "builtin":  # written for mlsteer, shipped in the package: no data folder, no Hub
         return sample_pairs(builtin_pairs(lang), n, seed)
-    check_languages([lang], TATOEBA_LANGS if corpus == "tatoeba" else MSVAMP_LANGS, "Tatoeba" if corpus == "tatoeba" else "MSVAMP")
+    check_languages(
+        [lang],
+        TATOEBA_LANGS if corpus == "tatoeba" else MSVAMP_LANGS,
+        "Tatoeba" if corpus == "tatoeba" else "MSVAMP",
+    )
     folder = resolve_data_dir(data_dir)
     if folder is None:
         pairs = _hub_pairs(corpus, lang)
@@ -102,7 +139,9 @@ def load_pairs(
         pairs = read_line_aligned(f"{base}.{code}", f"{base}.eng", lang)
     else:
         rows = read_msvamp_rows(folder, lang)
-        pairs = ParallelPairs(lang, tuple(r.english_question for r in rows), tuple(r.target_question for r in rows))
+        pairs = ParallelPairs(
+            lang, tuple(r.english_question for r in rows), tuple(r.target_question for r in rows)
+        )
     return sample_pairs(pairs, n, seed)
 
 
@@ -130,8 +169,10 @@ def sample_pairs(pairs: ParallelPairs, n: int | None, seed: int = 0) -> Parallel
 
 def _read_text(path: Path) -> str:
     if not path.is_file():
-        raise MlsteerError(f"missing data file {path}; point --data-dir / $MLSTEER_DATA at the benchmark folder, "
-                           "or use --corpus builtin")
+        raise MlsteerError(
+            f"missing data file {path}; point --data-dir / $MLSTEER_DATA at the benchmark folder, "
+            "or use --corpus builtin"
+        )
     return path.read_text(encoding="utf-8")
 
 
@@ -153,5 +194,7 @@ def _hub_pairs(corpus: str, lang: str) -> ParallelPairs:
 
 
 def _offline_message(corpus: str, reason: str) -> str:
-    return (f"cannot read {corpus} from the Hugging Face Hub ({reason}); pass --data-dir FOLDER "
-            f"(or set $MLSTEER_DATA) holding {corpus}/, or use --corpus builtin")
+    return (
+        f"cannot read {corpus} from the Hugging Face Hub ({reason}); pass --data-dir FOLDER "
+        f"(or set $MLSTEER_DATA) holding {corpus}/, or use --corpus builtin"
+    )

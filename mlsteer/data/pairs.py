@@ -38,18 +38,26 @@ class ParallelPairs:
 
     def subset(self, indices: Sequence[int]) -> ParallelPairs:
         """The pairs at ``indices``, in that order."""
-        return replace(self, english=tuple(self.english[i] for i in indices), target=tuple(self.target[i] for i in indices))
+        return replace(
+            self,
+            english=tuple(self.english[i] for i in indices),
+            target=tuple(self.target[i] for i in indices),
+        )
 
 
 def join_on_english(source: ParallelPairs, goal: ParallelPairs) -> ParallelPairs:
     """(``source.lang``, ``goal.lang``) pairs from two English-pivoted corpora: sentences whose
     English sides are identical are translations of each other. The goal side lands in
     ``english`` with ``goal`` set (pivot-language vectors)."""
-    goal_text = {english: target for english, target in zip(goal.english, goal.target)}
+    goal_text = dict(zip(goal.english, goal.target))
     kept = [(goal_text[e], t) for e, t in zip(source.english, source.target) if e in goal_text]
     if not kept:
-        raise EmptyInputError(f"the {source.lang} and {goal.lang} corpora share no English sentence; use a multi-parallel corpus (msvamp)")
-    return ParallelPairs(source.lang, tuple(g for g, _ in kept), tuple(t for _, t in kept), goal=goal.lang)
+        raise EmptyInputError(
+            f"the {source.lang} and {goal.lang} corpora share no English sentence; use a multi-parallel corpus (msvamp)"
+        )
+    return ParallelPairs(
+        source.lang, tuple(g for g, _ in kept), tuple(t for _, t in kept), goal=goal.lang
+    )
 
 
 def read_tsv_pairs(path: str | os.PathLike, lang: str) -> ParallelPairs:
@@ -81,7 +89,9 @@ def read_parallel_table(path: str | os.PathLike) -> dict[str, list[str]]:
             columns = {code: [] for code in cells}
             continue
         if len(cells) != len(columns) or not all(cells):
-            raise MlsteerError(f"{path}:{number}: expected {len(columns)} non-empty tab-separated cells ({' '.join(columns)}), got {len(cells)}")
+            raise MlsteerError(
+                f"{path}:{number}: expected {len(columns)} non-empty tab-separated cells ({' '.join(columns)}), got {len(cells)}"
+            )
         for code, cell in zip(columns, cells):
             columns[code].append(cell)
     if not columns:
@@ -98,7 +108,9 @@ def builtin_pairs(lang: str = "es") -> ParallelPairs:
     for part in sorted(p for p in folder.iterdir() if p.name.endswith(".tsv")):
         table = read_parallel_table(Path(str(part)))
         if lang not in table:
-            raise MlsteerError(f"no built-in pairs for {lang!r}; built-in languages: {', '.join(c for c in table if c != 'en')}")
+            raise MlsteerError(
+                f"no built-in pairs for {lang!r}; built-in languages: {', '.join(c for c in table if c != 'en')}"
+            )
         english += table["en"]
         target += table[lang]
     return ParallelPairs(lang, tuple(english), tuple(target))

@@ -46,12 +46,18 @@ class PreferenceTriple:
     def __post_init__(self) -> None:
         for name in ("prompt", "chosen", "rejected"):
             if not getattr(self, name).strip():
-                raise EmptyInputError(f"a preference triple has an empty {name}; every part needs text")
+                raise EmptyInputError(
+                    f"a preference triple has an empty {name}; every part needs text"
+                )
 
 
-def triples_from_parallel(pairs: ParallelPairs, template: str = PARALLEL_TEMPLATE) -> list[PreferenceTriple]:
+def triples_from_parallel(
+    pairs: ParallelPairs, template: str = PARALLEL_TEMPLATE
+) -> list[PreferenceTriple]:
     """prompt = template(target text), chosen = English text, rejected = target text."""
-    return [PreferenceTriple(template.format(text=t), e, t) for e, t in zip(pairs.english, pairs.target)]
+    return [
+        PreferenceTriple(template.format(text=t), e, t) for e, t in zip(pairs.english, pairs.target)
+    ]
 
 
 def format_answer(answer: str) -> str:
@@ -63,16 +69,24 @@ def format_answer(answer: str) -> str:
     return str(int(value)) if value.is_integer() else f"{value:g}"
 
 
-def triples_from_answers(questions: Iterable[str], answers: Iterable[str], lang: str) -> list[PreferenceTriple]:
+def triples_from_answers(
+    questions: Iterable[str], answers: Iterable[str], lang: str
+) -> list[PreferenceTriple]:
     """prompt = target question + newline, chosen = English answer sentence, rejected = the
     same sentence in ``lang`` (e.g. MSVAMP's ``m_query`` and ``response``)."""
     if lang not in ANSWER_SENTENCES:
-        raise MlsteerError(f"no answer sentence for {lang!r}; languages with one: {', '.join(ANSWER_SENTENCES)}")
+        raise MlsteerError(
+            f"no answer sentence for {lang!r}; languages with one: {', '.join(ANSWER_SENTENCES)}"
+        )
     triples = []
     for question, answer in zip(questions, answers, strict=True):
         value = format_answer(answer)
         triples.append(
-            PreferenceTriple(f"{question.strip()}\n", ANSWER_SENTENCES["en"].format(value), ANSWER_SENTENCES[lang].format(value))
+            PreferenceTriple(
+                f"{question.strip()}\n",
+                ANSWER_SENTENCES["en"].format(value),
+                ANSWER_SENTENCES[lang].format(value),
+            )
         )
     if not triples:
         raise EmptyInputError("no questions given; pass at least one")

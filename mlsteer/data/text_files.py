@@ -20,12 +20,18 @@ def read_utf8(path: str | os.PathLike, what: str = "file") -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
-        raise MlsteerError(f"{path}:{line}: byte {data[error.start]:#04x} is not UTF-8; save the file as UTF-8") from None
+        raise MlsteerError(
+            f"{path}:{line}: byte {data[error.start]:#04x} is not UTF-8; save the file as UTF-8"
+        ) from None
 
 
 def numbered_lines(text: str) -> list[tuple[int, str]]:
     """(line number, line) for each non-blank line; only ``\\n`` ends a line (``\\r`` is dropped)."""
-    return [(number, line.rstrip("\r")) for number, line in enumerate(text.split("\n"), start=1) if line.strip()]
+    return [
+        (number, line.rstrip("\r"))
+        for number, line in enumerate(text.split("\n"), start=1)
+        if line.strip()
+    ]
 
 
 def read_json_objects(path: str | os.PathLike, what: str = "file") -> list[tuple[int, dict]]:
@@ -35,8 +41,12 @@ def read_json_objects(path: str | os.PathLike, what: str = "file") -> list[tuple
         try:
             row = json.loads(line)
         except json.JSONDecodeError as error:
-            raise MlsteerError(f"{path}:{number}: not JSON ({error.msg} at column {error.colno}); write one JSON object per line") from None
+            raise MlsteerError(
+                f"{path}:{number}: not JSON ({error.msg} at column {error.colno}); write one JSON object per line"
+            ) from None
         if not isinstance(row, dict):
-            raise MlsteerError(f"{path}:{number}: expected a JSON object {{...}}, got {type(row).__name__}")
+            raise MlsteerError(
+                f"{path}:{number}: expected a JSON object {{...}}, got {type(row).__name__}"
+            )
         rows.append((number, row))
     return rows

@@ -26,7 +26,7 @@ from mlsteer.errors import EmptyInputError, MlsteerError
 from mlsteer.languages import LANGUAGES, get_language
 
 HF_PREFIX = "hf:"
-FORMS = "a TSV file with a header (en<TAB>sw), a JSONL file ({\"en\": ..., \"sw\": ...}), EN_FILE,TARGET_FILE or hf:ID[:CONFIG]"
+FORMS = 'a TSV file with a header (en<TAB>sw), a JSONL file ({"en": ..., "sw": ...}), EN_FILE,TARGET_FILE or hf:ID[:CONFIG]'
 Rows = list[tuple[str, Mapping[str, object]]]  # (where: "file:line", record by column name)
 
 
@@ -62,7 +62,10 @@ def resolve_corpus(spec: str, base: str | os.PathLike | None) -> str:
     if base is None or spec.startswith(HF_PREFIX) or _bare(spec):
         return spec
     if _is_aligned(spec):
-        return ",".join(f"{code}={Path(base) / path}" if code else str(Path(base) / path) for code, path in _aligned_parts(spec))
+        return ",".join(
+            f"{code}={Path(base) / path}" if code else str(Path(base) / path)
+            for code, path in _aligned_parts(spec)
+        )
     return str(Path(base) / spec)
 
 
@@ -75,7 +78,11 @@ def check_user_corpus(spec: str, builtin: Sequence[str] = ()) -> None:
     files = [path for _, path in _aligned_parts(spec)] if _is_aligned(spec) else [spec]
     for path in files:
         if not Path(path).is_file():
-            problem = f"unknown corpus {spec!r}; use one of" if _bare(path) else f"no corpus file {path}; check the path. A corpus is one of"
+            problem = (
+                f"unknown corpus {spec!r}; use one of"
+                if _bare(path)
+                else f"no corpus file {path}; check the path. A corpus is one of"
+            )
             raise MlsteerError(f"{problem}: {', '.join(builtin)}, or your own: {FORMS}")
 
 
@@ -93,12 +100,18 @@ def _aligned_parts(spec: str) -> list[tuple[str | None, str]]:
     parts = [part.strip() for part in spec.split(",")]
     if not any("=" in part for part in parts):
         if len(parts) != 2:
-            raise MlsteerError(f"corpus {spec!r}: {len(parts)} files; write EN_FILE,TARGET_FILE or en=FILE,sw=FILE,...")
+            raise MlsteerError(
+                f"corpus {spec!r}: {len(parts)} files; write EN_FILE,TARGET_FILE or en=FILE,sw=FILE,..."
+            )
         return [(None, part) for part in parts]
-    named = [(code.strip(), path.strip()) for code, _, path in (part.partition("=") for part in parts)]
+    named = [
+        (code.strip(), path.strip()) for code, _, path in (part.partition("=") for part in parts)
+    ]
     for (code, path), part in zip(named, parts):
         if code not in LANGUAGES or not path:
-            raise MlsteerError(f"corpus {spec!r}: cannot read {part!r}; write CODE=FILE for every file, e.g. en=en.txt,sw=sw.txt")
+            raise MlsteerError(
+                f"corpus {spec!r}: cannot read {part!r}; write CODE=FILE for every file, e.g. en=en.txt,sw=sw.txt"
+            )
     return named
 
 
@@ -118,16 +131,25 @@ def _aligned_rows(files: Mapping[str, str]) -> tuple[list[str], Rows]:
             text.pop()  # the newline that ends the last line
     counts = {files[code]: len(text) for code, text in lines.items()}
     if len(set(counts.values())) > 1:
-        raise MlsteerError(f"line-aligned files differ in length ({', '.join(f'{p}: {n} lines' for p, n in counts.items())}); "
-                           "line i of each file must translate line i of the others")
+        raise MlsteerError(
+            f"line-aligned files differ in length ({', '.join(f'{p}: {n} lines' for p, n in counts.items())}); "
+            "line i of each file must translate line i of the others"
+        )
     rows: Rows = []
     for index, cells in enumerate(zip(*lines.values())):
         blank = [code for code, cell in zip(lines, cells) if not cell.strip()]
         if blank and len(blank) < len(cells):
-            raise MlsteerError(f"{files[blank[0]]}:{index + 1}: blank line where the other files have text; "
-                               "fill it or delete the line in every file")
+            raise MlsteerError(
+                f"{files[blank[0]]}:{index + 1}: blank line where the other files have text; "
+                "fill it or delete the line in every file"
+            )
         if not blank:
-            rows.append((f"{files[next(iter(files))]}:{index + 1}", dict(zip(lines, (cell.rstrip("\r") for cell in cells)))))
+            rows.append(
+                (
+                    f"{files[next(iter(files))]}:{index + 1}",
+                    dict(zip(lines, (cell.rstrip("\r") for cell in cells))),
+                )
+            )
     return list(files), rows
 
 
@@ -135,20 +157,28 @@ def _tsv_rows(path: str) -> tuple[list[str], Rows]:
     """A header of language codes, then rows with one cell per header column."""
     lines = numbered_lines(read_utf8(path, "corpus file"))
     if not lines:
-        raise EmptyInputError(f"{path} is empty; write a header line (en<TAB>sw) and one pair per line")
+        raise EmptyInputError(
+            f"{path} is empty; write a header line (en<TAB>sw) and one pair per line"
+        )
     (first, header), rest = lines[0], lines[1:]
     columns = [cell.strip() for cell in header.split("\t")]
     if not any(column in LANGUAGES for column in columns):
-        raise MlsteerError(f"{path}:{first}: the header names no language code (got {' | '.join(columns)}); "
-                           "start the file with a header line such as en<TAB>sw")
+        raise MlsteerError(
+            f"{path}:{first}: the header names no language code (got {' | '.join(columns)}); "
+            "start the file with a header line such as en<TAB>sw"
+        )
     if len(set(columns)) != len(columns):
-        raise MlsteerError(f"{path}:{first}: the header repeats a column ({' | '.join(columns)}); name each column once")
+        raise MlsteerError(
+            f"{path}:{first}: the header repeats a column ({' | '.join(columns)}); name each column once"
+        )
     rows: Rows = []
     for number, line in rest:
         cells = line.split("\t")
         if len(cells) != len(columns):
-            raise MlsteerError(f"{path}:{number}: {len(cells)} tab-separated cells but the header has {len(columns)} "
-                               f"({', '.join(columns)}); write one cell per column, with no tab inside a sentence")
+            raise MlsteerError(
+                f"{path}:{number}: {len(cells)} tab-separated cells but the header has {len(columns)} "
+                f"({', '.join(columns)}); write one cell per column, with no tab inside a sentence"
+            )
         rows.append((f"{path}:{number}", dict(zip(columns, cells))))
     return columns, rows
 
@@ -157,8 +187,10 @@ def _pairs(source: str, columns: Sequence[str], rows: Rows, lang: str, goal: str
     """The (goal, lang) columns as pairs; every cell used must be non-empty text."""
     for code in (goal, lang):
         if code not in columns:
-            raise MlsteerError(f"{source} has no {code!r} ({get_language(code).name}) column; it has: {', '.join(columns)}; "
-                               f"add a {code} column or choose one of those languages")
+            raise MlsteerError(
+                f"{source} has no {code!r} ({get_language(code).name}) column; it has: {', '.join(columns)}; "
+                f"add a {code} column or choose one of those languages"
+            )
     if not rows:
         raise EmptyInputError(f"{source} has a header but no pairs; add one pair per line")
     goal_side, target_side = [], []
@@ -171,17 +203,23 @@ def _pairs(source: str, columns: Sequence[str], rows: Rows, lang: str, goal: str
 def _cell(where: str, row: Mapping[str, object], code: str) -> str:
     value = row.get(code)
     if value is None:
-        raise MlsteerError(f"{where}: no {code!r} field (it has: {', '.join(row)}); give every row a {code} text")
+        raise MlsteerError(
+            f"{where}: no {code!r} field (it has: {', '.join(row)}); give every row a {code} text"
+        )
     if not isinstance(value, str) or not value.strip():
-        raise MlsteerError(f"{where}: the {code} cell is {'empty' if isinstance(value, str) else type(value).__name__}; "
-                           "write its text, or delete the row")
+        raise MlsteerError(
+            f"{where}: the {code} cell is {'empty' if isinstance(value, str) else type(value).__name__}; "
+            "write its text, or delete the row"
+        )
     return value.strip()
 
 
 def _hub_id(spec: str) -> tuple[str, str | None]:
     dataset, _, config = spec.removeprefix(HF_PREFIX).partition(":")
     if not dataset.strip():
-        raise MlsteerError(f"corpus {spec!r} names no dataset; write hf:ID or hf:ID:CONFIG, e.g. hf:Helsinki-NLP/opus-100:en-sw")
+        raise MlsteerError(
+            f"corpus {spec!r} names no dataset; write hf:ID or hf:ID:CONFIG, e.g. hf:Helsinki-NLP/opus-100:en-sw"
+        )
     return dataset.strip(), config.strip() or None
 
 
@@ -192,9 +230,11 @@ def _hub_rows(spec: str) -> tuple[list[str], Rows]:
         from datasets import load_dataset
 
         loaded = load_dataset(dataset, config)
-    except Exception as error:  # noqa: BLE001 - offline, unknown id or config: datasets raises many types
-        raise MlsteerError(f"cannot load {spec} from the Hub ({type(error).__name__}: {error}); "
-                           "check the id and config and the network, or save the pairs as a TSV file and pass its path") from None
+    except Exception as error:
+        raise MlsteerError(
+            f"cannot load {spec} from the Hub ({type(error).__name__}: {error}); "
+            "check the id and config and the network, or save the pairs as a TSV file and pass its path"
+        ) from None
     split = loaded["train"] if "train" in loaded else loaded[next(iter(loaded))]
     records: Iterable[Mapping] = split
     if "translation" in split.column_names:

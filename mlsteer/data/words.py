@@ -60,7 +60,9 @@ class ConceptWords:
 
     def _check(self, lang: str) -> None:
         if lang not in self.langs:
-            raise MlsteerError(f"{WORDS_FILE} has no {lang!r} column; it has: {', '.join(self.langs)}")
+            raise MlsteerError(
+                f"{WORDS_FILE} has no {lang!r} column; it has: {', '.join(self.langs)}"
+            )
 
 
 def parse_words(text: str, source: str = WORDS_FILE) -> ConceptWords:
@@ -76,7 +78,9 @@ def parse_words(text: str, source: str = WORDS_FILE) -> ConceptWords:
         where = f"{source}:{number}"
         if header is None:
             if cells[0] != "concept" or len(cells) < 3:
-                raise MlsteerError(f"{where}: expected a header 'concept<TAB>en<TAB>...', got {line!r}")
+                raise MlsteerError(
+                    f"{where}: expected a header 'concept<TAB>en<TAB>...', got {line!r}"
+                )
             for lang in cells[1:]:
                 try:
                     get_language(lang)
@@ -87,10 +91,14 @@ def parse_words(text: str, source: str = WORDS_FILE) -> ConceptWords:
             header = cells
             continue
         if len(cells) != len(header):
-            raise MlsteerError(f"{where}: expected {len(header)} tab-separated cells, got {len(cells)}")
+            raise MlsteerError(
+                f"{where}: expected {len(header)} tab-separated cells, got {len(cells)}"
+            )
         for lang, cell in zip(header, cells):
             if not cell or cell != cell.strip():
-                raise MlsteerError(f"{where}: empty cell or stray whitespace in column {lang!r}: {cell!r}")
+                raise MlsteerError(
+                    f"{where}: empty cell or stray whitespace in column {lang!r}: {cell!r}"
+                )
             if " " in cell and lang not in _SPACED:
                 raise MlsteerError(f"{where}: {lang} cell {cell!r} has several words; use one word")
             if cell != cell.lower():
@@ -100,7 +108,9 @@ def parse_words(text: str, source: str = WORDS_FILE) -> ConceptWords:
         concepts.append(cells[0])
         rows.append(MappingProxyType(dict(zip(header[1:], cells[1:]))))
     if header is None or not rows:
-        raise MlsteerError(f"{source}: no header or no rows; expected 'concept<TAB>en...' then one row per concept")
+        raise MlsteerError(
+            f"{source}: no header or no rows; expected 'concept<TAB>en...' then one row per concept"
+        )
     return ConceptWords(tuple(header[1:]), tuple(concepts), tuple(rows))
 
 

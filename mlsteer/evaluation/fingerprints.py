@@ -69,7 +69,9 @@ def steering_sha256(items: Iterable[Any]) -> str:
             if hasattr(value, "detach"):  # a tensor
                 digest.update(name.encode() + value.detach().cpu().contiguous().numpy().tobytes())
             else:
-                digest.update(json.dumps([name, value], sort_keys=True, default=str).encode("utf-8"))
+                digest.update(
+                    json.dumps([name, value], sort_keys=True, default=str).encode("utf-8")
+                )
     return digest.hexdigest()
 
 
@@ -96,13 +98,22 @@ def folder_digest(folder: str | os.PathLike, sample: int = 1 << 20) -> str:
 
 def examples_digest(examples: Iterable[Any]) -> str:
     """sha256 of the items as evaluated: each id, text fields, gold and English twin's fields."""
-    return sha256_json([
-        (e.id, dict(e.fields), e.gold, dict(e.english.fields) if getattr(e, "english", None) is not None else None)
-        for e in examples
-    ])
+    return sha256_json(
+        [
+            (
+                e.id,
+                dict(e.fields),
+                e.gold,
+                dict(e.english.fields) if getattr(e, "english", None) is not None else None,
+            )
+            for e in examples
+        ]
+    )
 
 
-def run_fingerprint(model: Any, task: Any, split: str, limit: int | None, seed: int, examples: Sequence[Any]) -> Fingerprint:
+def run_fingerprint(
+    model: Any, task: Any, split: str, limit: int | None, seed: int, examples: Sequence[Any]
+) -> Fingerprint:
     """The part of every cell's fingerprint that the run decides (same for every method)."""
     dtype = getattr(model, "dtype", None)
     return {
@@ -126,7 +137,10 @@ def _short(value: Any) -> str:
 def changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """What differs between two fingerprints, one phrase per key, in a stable order."""
     out = []
-    for key in sorted(set(old) | set(new), key=lambda k: (list(LABELS).index(k) if k in LABELS else len(LABELS), k)):
+    for key in sorted(
+        set(old) | set(new),
+        key=lambda k: (list(LABELS).index(k) if k in LABELS else len(LABELS), k),
+    ):
         before, after = old.get(key), new.get(key)
         if before == after:
             continue

@@ -61,7 +61,9 @@ class Method(ABC):
     name: str
     method_version = "1"
 
-    def setup(self, model: SteerableModel, task: Task, lang: str, data_dir, seed: int, run_dir: Path) -> None:
+    def setup(  # noqa: B027  # an optional hook: most methods need nothing
+        self, model: SteerableModel, task: Task, lang: str, data_dir, seed: int, run_dir: Path
+    ) -> None:
         """Load what the method needs for ``lang`` and check it (errors before anything is written)."""
 
     def fingerprint(self, lang: str) -> Fingerprint:
@@ -74,7 +76,9 @@ class Method(ABC):
         return self.name
 
     @abstractmethod
-    def queries(self, model: SteerableModel, task: Task, examples: Sequence[Example]) -> list[Query]:
+    def queries(
+        self, model: SteerableModel, task: Task, examples: Sequence[Example]
+    ) -> list[Query]:
         """What the model sees for each example."""
 
     def active(self, model: SteerableModel, lang: str):
@@ -118,23 +122,33 @@ class FewShot(Method):
         self.task_name = task.name
         self.seed = seed
         if len(pool) < self.k + 1:
-            raise MlsteerError(f"{task.name} {lang} has {len(pool)} few-shot examples; {self.k} shots need {self.k + 1}")
+            raise MlsteerError(
+                f"{task.name} {lang} has {len(pool)} few-shot examples; {self.k} shots need {self.k + 1}"
+            )
 
     def fingerprint(self, lang):
-        return {**super().fingerprint(lang), "k": self.k, "shot_seed": self.seed,
-                "shot_pool_sha256": examples_digest(self.pools[(self.task_name, lang)])}
+        return {
+            **super().fingerprint(lang),
+            "k": self.k,
+            "shot_seed": self.seed,
+            "shot_pool_sha256": examples_digest(self.pools[(self.task_name, lang)]),
+        }
 
     def shots(self, task: Task, example: Example) -> list[Example]:
         """k pool items of the example's task and language, never the evaluated one (same id
         or same text), seeded per item."""
         pool = self.pools[(task.name, example.lang)]
-        candidates = [p for p in pool if p.id != example.id and dict(p.fields) != dict(example.fields)]
+        candidates = [
+            p for p in pool if p.id != example.id and dict(p.fields) != dict(example.fields)
+        ]
         return random.Random(f"{self.seed}:{example.id}").sample(candidates, self.k)
 
     def queries(self, model, task, examples):
         out = []
         for example in examples:
-            shots = "\n\n".join(task.render(s).context + task.answer_text(s) for s in self.shots(task, example))
+            shots = "\n\n".join(
+                task.render(s).context + task.answer_text(s) for s in self.shots(task, example)
+            )
             query = task.render(example)
             out.append(Query(f"{shots}\n\n{query.context}", query.continuations))
         return out
@@ -155,7 +169,10 @@ class XLT(Method):
     )
 
     def fingerprint(self, lang):
-        return {**super().fingerprint(lang), "template_sha256": sha256_bytes(self.TEMPLATE.encode("utf-8"))}
+        return {
+            **super().fingerprint(lang),
+            "template_sha256": sha256_bytes(self.TEMPLATE.encode("utf-8")),
+        }
 
     def queries(self, model, task, examples):
         out = []
@@ -177,7 +194,11 @@ class TranslateTest(Method):
 
     def __init__(self, translator: str = "oracle") -> None:
         self.translator_spec = translator
-        self.name = f"translate_test:{translator.split('=')[0]}" if translator != "oracle" else "translate_test"
+        self.name = (
+            f"translate_test:{translator.split('=')[0]}"
+            if translator != "oracle"
+            else "translate_test"
+        )
         self.translator: Translator | None = None
 
     def setup(self, model, task, lang, data_dir, seed, run_dir):
@@ -185,14 +206,20 @@ class TranslateTest(Method):
             return
         kind, _, path = self.translator_spec.partition("=")
         if kind == "nllb":
-            inner: Translator = NLLBTranslator(path or "facebook/nllb-200-distilled-600M", device=str(model.device))
+            inner: Translator = NLLBTranslator(
+                path or "facebook/nllb-200-distilled-600M", device=str(model.device)
+            )
         elif kind == "self":
             inner = SelfTranslator(model)
         else:
-            raise MlsteerError(f"unknown translator {kind!r}; use one of: oracle, nllb, nllb=PATH, self")
+            raise MlsteerError(
+                f"unknown translator {kind!r}; use one of: oracle, nllb, nllb=PATH, self"
+            )
         # under torchrun each rank translates its own items: one cache file per rank, one writer per file
         rank = f".rank{distributed.rank()}" if distributed.world_size() > 1 else ""
-        self.translator = CachedTranslator(inner, run_dir / "translations" / f"{inner.name}{rank}.jsonl")
+        self.translator = CachedTranslator(
+            inner, run_dir / "translations" / f"{inner.name}{rank}.jsonl"
+        )
 
     def fingerprint(self, lang):
         return {**super().fingerprint(lang), "translator": self.translator_spec}
@@ -207,8 +234,15 @@ class TranslateTest(Method):
                 )
             return [replace(e.english, id=e.id, gold=e.gold) for e in examples]
         # Fields an item lacks (M3Exam has 2-8 options) or leaves empty are not sent.
-        wanted = [(i, f) for i, e in enumerate(examples) for f in task.translatable if e.fields.get(f, "").strip()]
-        english = self.translator.translate([examples[i].fields[f] for i, f in wanted], examples[0].lang)
+        wanted = [
+            (i, f)
+            for i, e in enumerate(examples)
+            for f in task.translatable
+            if e.fields.get(f, "").strip()
+        ]
+        english = self.translator.translate(
+            [examples[i].fields[f] for i, f in wanted], examples[0].lang
+        )
         fields = [dict(e.fields) for e in examples]
         for (i, f), text in zip(wanted, english, strict=True):
             fields[i][f] = text
@@ -218,7 +252,9 @@ class TranslateTest(Method):
         return [task.render(e) for e in self.to_english(task, examples)]
 
     def length_hint(self, task, example):
-        if self.translator is not None:  # a model translates: its English is about as long as the item
+        if (
+            self.translator is not None
+        ):  # a model translates: its English is about as long as the item
             return len(task.render(example).context)
         return super().length_hint(task, example)
 
@@ -238,8 +274,16 @@ class Steered(Method):
     ``positions`` (``all`` or ``prompt``) and ``scale`` (``absolute``, or ``relative``: alpha as
     a fraction of the layer's residual norm) go to :func:`~mlsteer.steering.steer`."""
 
-    def __init__(self, source: str, alpha: float, control: str = "", layer: int | None = None, label: str = "",
-                 positions: str = "all", scale: str = "absolute") -> None:
+    def __init__(
+        self,
+        source: str,
+        alpha: float,
+        control: str = "",
+        layer: int | None = None,
+        label: str = "",
+        positions: str = "all",
+        scale: str = "absolute",
+    ) -> None:
         if control not in CONTROLS:
             raise MlsteerError(f"unknown control {control!r}; use negated or random")
         check_choice("positions", positions, ("all", "prompt"))
@@ -248,10 +292,14 @@ class Steered(Method):
         self.positions, self.scale = positions, scale
         at = f"/L{layer}" if layer is not None else ""
         how = ("/prompt" if positions == "prompt" else "") + ("/rel" if scale == "relative" else "")
-        self.name = f"steered:{label or self.source.stem}{at}{how}@{alpha:g}" + (f":{control}" if control else "")
+        self.name = f"steered:{label or self.source.stem}{at}{how}@{alpha:g}" + (
+            f":{control}" if control else ""
+        )
         self.items: dict[str, list] = {}
         self.paths: dict[str, Path] = {}
-        self.digests: dict[str, str] = {}  # language -> sha256 of the file's entries (steering_sha256)
+        self.digests: dict[
+            str, str
+        ] = {}  # language -> sha256 of the file's entries (steering_sha256)
         self.seeds: dict[str, int] = {}
 
     def setup(self, model, task, lang, data_dir, seed, run_dir):
@@ -263,9 +311,16 @@ class Steered(Method):
         self.seeds[lang] = seed
 
     def fingerprint(self, lang):
-        return {**super().fingerprint(lang), "vector_sha256": self.digests[lang], "alpha": self.alpha,
-                "control": self.control or "vector", "control_seed": self.seeds[lang] if self.control == "random" else None,
-                "layer": self.layer, "positions": self.positions, "scale": self.scale}
+        return {
+            **super().fingerprint(lang),
+            "vector_sha256": self.digests[lang],
+            "alpha": self.alpha,
+            "control": self.control or "vector",
+            "control_seed": self.seeds[lang] if self.control == "random" else None,
+            "layer": self.layer,
+            "positions": self.positions,
+            "scale": self.scale,
+        }
 
     def origin(self, lang):
         return str(self.paths.get(lang, self.source))
@@ -275,11 +330,21 @@ class Steered(Method):
 
     def state(self, lang):
         # one file serving several languages is one state; controls are seeded the same for all
-        return ("steered", self.paths[lang], self.layer, self.control, self.alpha, self.positions, self.scale)
+        return (
+            "steered",
+            self.paths[lang],
+            self.layer,
+            self.control,
+            self.alpha,
+            self.positions,
+            self.scale,
+        )
 
     @contextmanager
     def active(self, model, lang) -> Iterator[None]:
-        with steer(model, self.items[lang], alpha=self.alpha, positions=self.positions, scale=self.scale):
+        with steer(
+            model, self.items[lang], alpha=self.alpha, positions=self.positions, scale=self.scale
+        ):
             yield
 
 
@@ -297,7 +362,9 @@ class SFT(Method):
             from mlsteer.models import load_model
 
             if not self.folder.is_dir():
-                raise MlsteerError(f"no fine-tuned model at {self.folder}; make one with mlsteer sft -o {self.folder}")
+                raise MlsteerError(
+                    f"no fine-tuned model at {self.folder}; make one with mlsteer sft -o {self.folder}"
+                )
             self.model = load_model(str(self.folder), device=str(model.device))
             self.weights = folder_digest(self.folder)
 
@@ -347,7 +414,11 @@ def parse_method(spec: str, controls: bool = True) -> list[Method]:
             raise MlsteerError(f"alpha {alpha!r} in {spec!r} is not a number") from None
         if control or not controls:
             return [Steered(source, value, control)]
-        return [Steered(source, value), Steered(source, value, "negated"), Steered(source, value, "random")]
+        return [
+            Steered(source, value),
+            Steered(source, value, "negated"),
+            Steered(source, value, "random"),
+        ]
     raise MlsteerError(
         f"unknown method {spec!r}; use one of: basic, fewshot[:k], xlt, self_translate, "
         "translate_test[:oracle|nllb|nllb=PATH], steered:FILE@ALPHA[:negated|:random], sft:FOLDER"

@@ -12,7 +12,13 @@ from collections.abc import Sequence
 import torch
 from tqdm.auto import tqdm
 
-from mlsteer.evaluation.scoring import ChoiceScores, TokenizedItem, final_hidden, gather_logprobs, tokenize_items
+from mlsteer.evaluation.scoring import (
+    ChoiceScores,
+    TokenizedItem,
+    final_hidden,
+    gather_logprobs,
+    tokenize_items,
+)
 from mlsteer.evaluation.tasks.base import Query
 from mlsteer.models.wrapper import SteerableModel
 
@@ -23,11 +29,15 @@ def score_choices_padded(
 ) -> list[ChoiceScores]:
     """Log-likelihood of every option, each (context + option) one row of a padded batch."""
     items = tokenize_items(model, queries)
-    sequences = [(item.context + option, len(item.context)) for item in items for option in item.options]
+    sequences = [
+        (item.context + option, len(item.context)) for item in items for option in item.options
+    ]
     totals = torch.zeros(len(sequences))
     order = sorted(range(len(sequences)), key=lambda i: -len(sequences[i][0]))
     pad = model.tokenizer.pad_token_id
-    for start in tqdm(range(0, len(order), batch_size), desc="scoring", disable=not progress, leave=False):
+    for start in tqdm(
+        range(0, len(order), batch_size), desc="scoring", disable=not progress, leave=False
+    ):
         rows = order[start : start + batch_size]
         width = max(len(sequences[i][0]) for i in rows)
         input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
@@ -42,7 +52,9 @@ def score_choices_padded(
         hidden = final_hidden(model, input_ids, attention)
         batch_rows, cols = predicts.nonzero(as_tuple=True)
         targets = input_ids[batch_rows, cols + 1, None]
-        token_logprobs = gather_logprobs(model, hidden[batch_rows.to(hidden.device), cols.to(hidden.device)], targets)
+        token_logprobs = gather_logprobs(
+            model, hidden[batch_rows.to(hidden.device), cols.to(hidden.device)], targets
+        )
         totals.index_add_(0, torch.tensor(rows)[batch_rows.cpu()], token_logprobs[:, 0])
     return _per_item(items, totals)
 
@@ -51,6 +63,8 @@ def _per_item(items: Sequence[TokenizedItem], totals: torch.Tensor) -> list[Choi
     scores, cursor = [], 0
     for item in items:
         n = len(item.options)
-        scores.append(ChoiceScores(tuple(float(v) for v in totals[cursor : cursor + n]), item.byte_lengths))
+        scores.append(
+            ChoiceScores(tuple(float(v) for v in totals[cursor : cursor + n]), item.byte_lengths)
+        )
         cursor += n
     return scores

@@ -64,12 +64,17 @@ def evaluate(
     """
     run_dir = Path(run_dir)
     split = split or task.test_split
-    examples = {lang: task.load(lang, split=split, data_dir=data_dir, limit=limit, seed=seed) for lang in langs}
+    examples = {
+        lang: task.load(lang, split=split, data_dir=data_dir, limit=limit, seed=seed)
+        for lang in langs
+    }
     with distributed.main_first():  # setup may translate or load a model into shared files
         for lang in langs:
             for method in methods:
                 method.setup(model, task, lang, data_dir, seed, run_dir)
-    runs = {lang: run_fingerprint(model, task, split, limit, seed, examples[lang]) for lang in langs}
+    runs = {
+        lang: run_fingerprint(model, task, split, limit, seed, examples[lang]) for lang in langs
+    }
     methods, prints = _distinct(methods, langs, runs)
     parallel = distributed.world_size() > 1
     if distributed.is_main():
@@ -78,23 +83,38 @@ def evaluate(
     store = ResultStore(run_dir)  # not written while ranks run: every rank sees the same todo list
     try:
         store.verify()  # a truncated file fails now, not part-way through the run
-        found = store.conflicts(model.name, task.name, prints)  # every rank reads the same store: all raise alike
+        found = store.conflicts(
+            model.name, task.name, prints
+        )  # every rank reads the same store: all raise alike
         if found and not overwrite:
             raise settings_changed(store.path, found)
         if distributed.is_main():
-            store.claim(model.name, task.name, prints, overwrite=overwrite)  # registered before any row is written
+            store.claim(
+                model.name, task.name, prints, overwrite=overwrite
+            )  # registered before any row is written
     except BaseException:
         store.close()
         raise
     distributed.barrier()
     writer = ResultStore(run_dir, shard=distributed.rank()) if parallel else store
-    todo = {(lang, method): [e for e in examples[lang] if e.id not in store.done(model.name, task.name, lang, method.name)]
-            for lang in langs for method in methods}
+    todo = {
+        (lang, method): [
+            e
+            for e in examples[lang]
+            if e.id not in store.done(model.name, task.name, lang, method.name)
+        ]
+        for lang in langs
+        for method in methods
+    }
     batches = distributed.my_share(plan_batches(model, task, todo, batch_size))
-    bar = tqdm(total=sum(len(batch) for batch in batches), disable=not progress or not distributed.is_main(),
-               desc=f"{task.name} {','.join(langs)} x {len(methods)} methods"
-               + (f" (rank 0 of {distributed.world_size()})" if parallel else ""),
-               leave=False, unit="item")
+    bar = tqdm(
+        total=sum(len(batch) for batch in batches),
+        disable=not progress or not distributed.is_main(),
+        desc=f"{task.name} {','.join(langs)} x {len(methods)} methods"
+        + (f" (rank 0 of {distributed.world_size()})" if parallel else ""),
+        leave=False,
+        unit="item",
+    )
     fail_after = _fail_after()
     for batch in batches:
         writer.add(_run_batch(model, task, batch, batch_size, max_new_tokens))
@@ -113,7 +133,9 @@ def evaluate(
 
 
 def _distinct(
-    methods: Sequence[Method], langs: Sequence[str], runs: dict[str, Fingerprint],
+    methods: Sequence[Method],
+    langs: Sequence[str],
+    runs: dict[str, Fingerprint],
 ) -> tuple[list[Method], dict[tuple[str, str], Fingerprint]]:
     """The methods with one of each name (a method given twice is run once), and each cell's
     fingerprint; two methods of one name that would make different rows are an error naming both."""
@@ -142,7 +164,10 @@ Unit = tuple[str, Method, Example]  # (language, method, item): one row to produ
 
 
 def plan_batches(
-    model: SteerableModel, task: Task, todo: dict[tuple[str, Method], list[Example]], batch_size: int,
+    model: SteerableModel,
+    task: Task,
+    todo: dict[tuple[str, Method], list[Example]],
+    batch_size: int,
 ) -> list[list[Unit]]:
     """Batches over every (language, method) cell: cells whose model state is the same (the
     unsteered prompt methods of all languages; one steering file used for several languages)
@@ -154,7 +179,9 @@ def plan_batches(
         groups.setdefault(key, []).extend((lang, method, example) for example in examples)
     batches: list[list[Unit]] = []
     for units in groups.values():
-        units.sort(key=lambda unit: -unit[1].length_hint(task, unit[2]))  # stable: ties keep cell order
+        units.sort(
+            key=lambda unit: -unit[1].length_hint(task, unit[2])
+        )  # stable: ties keep cell order
         batches += [units[i : i + batch_size] for i in range(0, len(units), batch_size)]
     return batches
 
@@ -177,7 +204,9 @@ def _maybe_fail(remaining: int | None) -> int | None:
     return remaining - 1
 
 
-def _run_batch(model: SteerableModel, task: Task, batch: list[Unit], batch_size: int, max_new_tokens: int) -> list[ResultRow]:
+def _run_batch(
+    model: SteerableModel, task: Task, batch: list[Unit], batch_size: int, max_new_tokens: int
+) -> list[ResultRow]:
     """Rows for one planned batch (its cells share one model state, so the first cell's
     method and language activate it for all)."""
     first_lang, first_method, _ = batch[0]
@@ -186,8 +215,10 @@ def _run_batch(model: SteerableModel, task: Task, batch: list[Unit], batch_size:
     for index, (lang, method, _) in enumerate(batch):
         cells.setdefault((lang, method), []).append(index)
     ordered: list[Query] = [None] * len(batch)  # type: ignore[list-item]  # every slot is filled below
-    for (lang, method), indices in cells.items():
-        for index, query in zip(indices, method.queries(answering, task, [batch[i][2] for i in indices]), strict=True):
+    for (_lang, method), indices in cells.items():
+        for index, query in zip(
+            indices, method.queries(answering, task, [batch[i][2] for i in indices]), strict=True
+        ):
             ordered[index] = query
     rows = []
     with first_method.active(answering, first_lang):
@@ -195,14 +226,42 @@ def _run_batch(model: SteerableModel, task: Task, batch: list[Unit], batch_size:
             scores = score_choices(answering, ordered, batch_size=batch_size * 4)
             for (lang, method, example), score in zip(batch, scores):
                 prediction = score.prediction
-                rows.append(ResultRow(model.name, task.name, lang, method.name, example.id, str(prediction),
-                                      str(example.gold), task.is_correct(prediction, example), list(score.logprobs),
-                                      option_bytes=list(score.byte_lengths)))
+                rows.append(
+                    ResultRow(
+                        model.name,
+                        task.name,
+                        lang,
+                        method.name,
+                        example.id,
+                        str(prediction),
+                        str(example.gold),
+                        task.is_correct(prediction, example),
+                        list(score.logprobs),
+                        option_bytes=list(score.byte_lengths),
+                    )
+                )
         else:
-            outputs = generate(answering, [q.context for q in ordered], max_new_tokens, stop_strings=GENERATION_STOPS).texts
+            outputs = generate(
+                answering,
+                [q.context for q in ordered],
+                max_new_tokens,
+                stop_strings=GENERATION_STOPS,
+            ).texts
             for (lang, method, example), output in zip(batch, outputs):
                 prediction = task.extract(output)
-                rows.append(ResultRow(model.name, task.name, lang, method.name, example.id, prediction,
-                                      str(example.gold), task.is_correct(prediction, example), None,
-                                      output, detect_language(output)))
+                rows.append(
+                    ResultRow(
+                        model.name,
+                        task.name,
+                        lang,
+                        method.name,
+                        example.id,
+                        prediction,
+                        str(example.gold),
+                        task.is_correct(prediction, example),
+                        None,
+                        output,
+                        detect_language(output),
+                    )
+                )
     return rows

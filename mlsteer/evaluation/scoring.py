@@ -49,7 +49,9 @@ class ChoiceScores:
 
     @property
     def prediction_norm(self) -> int:
-        return max(range(len(self.logprobs)), key=lambda i: self.logprobs[i] / max(1, self.byte_lengths[i]))
+        return max(
+            range(len(self.logprobs)), key=lambda i: self.logprobs[i] / max(1, self.byte_lengths[i])
+        )
 
 
 @dataclass(frozen=True)
@@ -76,10 +78,16 @@ def tokenize_items(model: SteerableModel, queries: Sequence[Query]) -> list[Toke
                 )
             options.append(ids)
         if not options:
-            raise MlsteerError(f"item {number} has no options to score; a multiple-choice item needs at least one")
+            raise MlsteerError(
+                f"item {number} has no options to score; a multiple-choice item needs at least one"
+            )
         byte_lengths = tuple(len(c.encode("utf-8")) for c in query.continuations)
-        items.append(TokenizedItem(tokenizer(query.context)["input_ids"], tuple(options), byte_lengths))
-    check_lengths(model, [len(item.context) + max(map(len, item.options)) for item in items], what="item")  # before any forward
+        items.append(
+            TokenizedItem(tokenizer(query.context)["input_ids"], tuple(options), byte_lengths)
+        )
+    check_lengths(
+        model, [len(item.context) + max(map(len, item.options)) for item in items], what="item"
+    )  # before any forward
     return items
 
 
@@ -141,7 +149,10 @@ def score_choices(
         raise MlsteerError(f"batch_size must be at least 1, got {batch_size}")
     items = tokenize_items(model, queries)
     totals = [total for total, _ in _score_items(model, items, batch_size, progress)]
-    return [ChoiceScores(tuple(float(v) for v in total), item.byte_lengths) for total, item in zip(totals, items)]
+    return [
+        ChoiceScores(tuple(float(v) for v in total), item.byte_lengths)
+        for total, item in zip(totals, items)
+    ]
 
 
 @torch.inference_mode()
@@ -155,19 +166,28 @@ def score_continuations(
     items = tokenize_items(model, queries)
     bos = model.tokenizer.bos_token_id
     prefix = [bos if bos is not None else model.tokenizer.eos_token_id]
-    return score_tokenized(model, [item if item.context else replace(item, context=prefix) for item in items],
-                           batch_size, progress)
+    return score_tokenized(
+        model,
+        [item if item.context else replace(item, context=prefix) for item in items],
+        batch_size,
+        progress,
+    )
 
 
 @torch.inference_mode()
 def score_tokenized(
-    model: SteerableModel, items: Sequence[TokenizedItem], batch_size: int = 32, progress: bool = False
+    model: SteerableModel,
+    items: Sequence[TokenizedItem],
+    batch_size: int = 32,
+    progress: bool = False,
 ) -> list[list[tuple[float, bool]]]:
     """:func:`score_continuations` on items already tokenised (the harness's rolling windows)."""
     if batch_size < 1:
         raise MlsteerError(f"batch_size must be at least 1, got {batch_size}")
-    return [[(float(v), bool(g)) for v, g in zip(total, greedy)]
-            for total, greedy in _score_items(model, items, batch_size, progress)]
+    return [
+        [(float(v), bool(g)) for v, g in zip(total, greedy)]
+        for total, greedy in _score_items(model, items, batch_size, progress)
+    ]
 
 
 def _score_items(
@@ -177,7 +197,9 @@ def _score_items(
     longest first."""
     results: list = [None] * len(items)
     order = sorted(range(len(items)), key=lambda i: -_length(items[i]))
-    with tqdm(total=len(items), desc="scoring", unit="item", disable=not progress, leave=False) as bar:
+    with tqdm(
+        total=len(items), desc="scoring", unit="item", disable=not progress, leave=False
+    ) as bar:
         for rows in _batches(order, items, batch_size):
             for index, scores in zip(rows, _score_batch(model, [items[i] for i in rows])):
                 results[index] = scores
@@ -222,11 +244,19 @@ def _score_batch(
     cache = DynamicCache(config=model.bridge.original_model.config) if has_tails else None
     bos = pads if model.adds_bos else None
     with decoding_at(model, DecodingPositions(offset=0, bos_index=bos)):
-        hidden = final_hidden(model, ids.to(device), mask.to(device), position_ids=positions.to(device),
-                              past_key_values=cache, use_cache=cache is not None)
+        hidden = final_hidden(
+            model,
+            ids.to(device),
+            mask.to(device),
+            position_ids=positions.to(device),
+            past_key_values=cache,
+            use_cache=cache is not None,
+        )
     # First option tokens, read at the last context column (one unembedding per item).
     widest = max(len(item.options) for item in batch)
-    firsts = torch.tensor([[o[0] for o in item.options] + [0] * (widest - len(item.options)) for item in batch])
+    firsts = torch.tensor(
+        [[o[0] for o in item.options] + [0] * (widest - len(item.options)) for item in batch]
+    )
     first, first_greedy = gather_scores(model, hidden[:, -1], firsts)
     totals = [first[row, : len(item.options)].clone() for row, item in enumerate(batch)]
     greedy = [first_greedy[row, : len(item.options)].clone() for row, item in enumerate(batch)]
@@ -248,8 +278,12 @@ def _add_option_tails(
     """Add the log-probs of options' tokens 2..m (and clear ``greedy`` where one is not the
     argmax): one row per multi-token option on its item's cache."""
     device, pad = model.device, model.tokenizer.pad_token_id
-    tails = [(row, index, option) for row, item in enumerate(batch) for index, option in enumerate(item.options)
-             if len(option) > 1]
+    tails = [
+        (row, index, option)
+        for row, item in enumerate(batch)
+        for index, option in enumerate(item.options)
+        if len(option) > 1
+    ]
     owner = torch.tensor([row for row, _, _ in tails])
     span = max(len(option) - 1 for _, _, option in tails)
     ids = torch.full((len(tails), span), pad, dtype=torch.long)
@@ -264,8 +298,14 @@ def _add_option_tails(
     positions = lengths[owner, None] + torch.arange(span)  # options continue where the context ends
     bos = pads[owner] if model.adds_bos else None
     with decoding_at(model, DecodingPositions(offset=context_mask.shape[1], bos_index=bos)):
-        hidden = final_hidden(model, ids.to(device), mask.to(device), position_ids=positions.to(device),
-                              past_key_values=cache, use_cache=True)
+        hidden = final_hidden(
+            model,
+            ids.to(device),
+            mask.to(device),
+            position_ids=positions.to(device),
+            past_key_values=cache,
+            use_cache=True,
+        )
     rows, cols = real.nonzero(as_tuple=True)
     at = hidden[rows.to(hidden.device), cols.to(hidden.device)]
     logprobs, hits = gather_scores(model, at, targets[rows, cols, None])
@@ -284,7 +324,9 @@ def score_choices_loop(model: SteerableModel, queries: Sequence[Query]) -> list[
         values = []
         for option in item.options:
             ids = item.context + option
-            logprobs = model.bridge(torch.tensor([ids], device=model.device)).float().log_softmax(-1)[0]
+            logprobs = (
+                model.bridge(torch.tensor([ids], device=model.device)).float().log_softmax(-1)[0]
+            )
             start = len(item.context)
             values.append(float(sum(logprobs[t - 1, ids[t]] for t in range(start, len(ids)))))
         scores.append(ChoiceScores(tuple(values), item.byte_lengths))

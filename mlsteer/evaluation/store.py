@@ -58,8 +58,21 @@ CREATE TABLE IF NOT EXISTS methods (
 )
 """
 # Every column of ``results`` in table order (``option_bytes`` last: ALTER TABLE appends it to old stores).
-COLUMNS = ("model", "task", "lang", "method", "item_id", "prediction", "gold", "correct", "scores", "output",
-           "output_lang", "created", "option_bytes")
+COLUMNS = (
+    "model",
+    "task",
+    "lang",
+    "method",
+    "item_id",
+    "prediction",
+    "gold",
+    "correct",
+    "scores",
+    "output",
+    "output_lang",
+    "created",
+    "option_bytes",
+)
 BUSY_TIMEOUT_S = 120.0  # how long a writer waits for another process's transaction
 
 Cell = tuple[str, str]  # (language, method name) within one model and task
@@ -123,14 +136,29 @@ def store_error(path: Path, error: sqlite3.Error) -> MlsteerError | None:
     text = (str(error).strip() or type(error).__name__).splitlines()[0]
     lowered = text.lower()
     if "locked" in lowered or "busy" in lowered:
-        return MlsteerError(f"{path} is locked by another process ({text}; waited {BUSY_TIMEOUT_S:g} s); "
-                            "let the other mlsteer run writing it finish, or use another --out")
-    if type(error) is sqlite3.DatabaseError or "malformed" in lowered or "not a database" in lowered:
-        return DamagedStoreError(f"{path} is damaged ({text}); move it away (mv {path} {path}.damaged) and rerun "
-                                 "to recompute its rows, or use another --out")
-    if "unable to open" in lowered or "readonly" in lowered or "disk i/o" in lowered or "disk is full" in lowered:
-        return MlsteerError(f"cannot write {path} ({text}); check the folder's permissions and free space, "
-                            "or use another --out")
+        return MlsteerError(
+            f"{path} is locked by another process ({text}; waited {BUSY_TIMEOUT_S:g} s); "
+            "let the other mlsteer run writing it finish, or use another --out"
+        )
+    if (
+        type(error) is sqlite3.DatabaseError
+        or "malformed" in lowered
+        or "not a database" in lowered
+    ):
+        return DamagedStoreError(
+            f"{path} is damaged ({text}); move it away (mv {path} {path}.damaged) and rerun "
+            "to recompute its rows, or use another --out"
+        )
+    if (
+        "unable to open" in lowered
+        or "readonly" in lowered
+        or "disk i/o" in lowered
+        or "disk is full" in lowered
+    ):
+        return MlsteerError(
+            f"cannot write {path} ({text}); check the folder's permissions and free space, "
+            "or use another --out"
+        )
     return None
 
 
@@ -143,7 +171,9 @@ class ResultStore:
         self.path = self.run_dir / MAIN_FILE if shard is None else shard_path(run_dir, shard)
         # IMMEDIATE: a batch's transaction takes the write lock first (waiting for another writer
         # up to the timeout) rather than upgrading a read lock, which SQLite refuses at once
-        self.connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level="IMMEDIATE")
+        self.connection = sqlite3.connect(
+            self.path, timeout=BUSY_TIMEOUT_S, isolation_level="IMMEDIATE"
+        )
         try:
             with self.guard():
                 self._wal()
@@ -195,7 +225,12 @@ class ResultStore:
             raise
 
     def _current(self) -> bool:
-        tables = {name for (name,) in self.connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        tables = {
+            name
+            for (name,) in self.connection.execute(
+                "SELECT name FROM sqlite_master WHERE type='table'"
+            )
+        }
         return {"results", "methods"} <= tables and "option_bytes" in self._columns()
 
     def _columns(self, schema: str = "main") -> list[str]:
@@ -207,13 +242,16 @@ class ResultStore:
         with self.guard():
             problems = [row[0] for row in self.connection.execute("PRAGMA quick_check")]
         if problems != ["ok"]:
-            raise DamagedStoreError(f"{self.path} is damaged ({problems[0]}); move it away (mv {self.path} "
-                                    f"{self.path}.damaged) and rerun to recompute its rows, or use another --out")
+            raise DamagedStoreError(
+                f"{self.path} is damaged ({problems[0]}); move it away (mv {self.path} "
+                f"{self.path}.damaged) and rerun to recompute its rows, or use another --out"
+            )
 
     def done(self, model: str, task: str, lang: str, method: str) -> set[str]:
         with self.guard():
             cursor = self.connection.execute(
-                "SELECT item_id FROM results WHERE model=? AND task=? AND lang=? AND method=?", (model, task, lang, method)
+                "SELECT item_id FROM results WHERE model=? AND task=? AND lang=? AND method=?",
+                (model, task, lang, method),
             )
             return {row[0] for row in cursor}
 
@@ -228,19 +266,35 @@ class ResultStore:
             keys[key] = keys.get(key, 0) + 1
         repeated = [key for key, count in keys.items() if count > 1]
         if repeated:
-            raise DuplicateRowsError(f"a batch of {len(rows)} rows holds {len(rows) - len(keys)} repeated key(s), "
-                                     f"e.g. {repeated[0]}; nothing of it was written")
+            raise DuplicateRowsError(
+                f"a batch of {len(rows)} rows holds {len(rows) - len(keys)} repeated key(s), "
+                f"e.g. {repeated[0]}; nothing of it was written"
+            )
         now = time.time()
         values = [
-            (r.model, r.task, r.lang, r.method, r.item_id, r.prediction, r.gold, int(r.correct),
-             json.dumps(r.scores) if r.scores is not None else None, r.output, r.output_lang, now,
-             json.dumps(r.option_bytes) if r.option_bytes is not None else None)
+            (
+                r.model,
+                r.task,
+                r.lang,
+                r.method,
+                r.item_id,
+                r.prediction,
+                r.gold,
+                int(r.correct),
+                json.dumps(r.scores) if r.scores is not None else None,
+                r.output,
+                r.output_lang,
+                now,
+                json.dumps(r.option_bytes) if r.option_bytes is not None else None,
+            )
             for r in rows
         ]
         with self.guard(), self.connection:
             before = self.connection.total_changes
             self.connection.executemany(
-                f"INSERT OR IGNORE INTO results ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", values)
+                f"INSERT OR IGNORE INTO results ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+                values,
+            )
             return self.connection.total_changes - before
 
     def correctness(self, model: str, task: str, lang: str, method: str) -> dict[str, bool]:
@@ -248,7 +302,7 @@ class ResultStore:
         with self.guard():
             cursor = self.connection.execute(
                 "SELECT item_id, correct FROM results WHERE model=? AND task=? AND lang=? AND method=?",
-                (model, task, lang, method)
+                (model, task, lang, method),
             )
             return {item: bool(correct) for item, correct in cursor}
 
@@ -256,8 +310,9 @@ class ResultStore:
         names = [f.name for f in fields(ResultRow)]
         clause = " AND ".join(f"{k}=?" for k in where) or "1"
         with self.guard():
-            records = self.connection.execute(f"SELECT {', '.join(names)} FROM results WHERE {clause}",
-                                              tuple(where.values())).fetchall()
+            records = self.connection.execute(
+                f"SELECT {', '.join(names)} FROM results WHERE {clause}", tuple(where.values())
+            ).fetchall()
         out = []
         for record in records:
             row = dict(zip(names, record))
@@ -272,11 +327,15 @@ class ResultStore:
     def fingerprints(self, model: str, task: str) -> dict[Cell, Fingerprint]:
         """The registered fingerprint of every cell of ``model`` on ``task``."""
         with self.guard():
-            cursor = self.connection.execute("SELECT lang, method, fingerprint FROM methods WHERE model=? AND task=?",
-                                             (model, task))
+            cursor = self.connection.execute(
+                "SELECT lang, method, fingerprint FROM methods WHERE model=? AND task=?",
+                (model, task),
+            )
             return {(lang, method): json.loads(fingerprint) for lang, method, fingerprint in cursor}
 
-    def conflicts(self, model: str, task: str, wanted: Mapping[Cell, Fingerprint]) -> list[tuple[Cell, Fingerprint, Fingerprint]]:
+    def conflicts(
+        self, model: str, task: str, wanted: Mapping[Cell, Fingerprint]
+    ) -> list[tuple[Cell, Fingerprint, Fingerprint]]:
         """(cell, stored, wanted) for each cell of ``wanted`` registered with another fingerprint."""
         stored = self.fingerprints(model, task)
         out = []
@@ -286,7 +345,9 @@ class ResultStore:
                 out.append((cell, stored[cell], fingerprint))
         return out
 
-    def claim(self, model: str, task: str, wanted: Mapping[Cell, Fingerprint], overwrite: bool = False) -> list[Cell]:
+    def claim(
+        self, model: str, task: str, wanted: Mapping[Cell, Fingerprint], overwrite: bool = False
+    ) -> list[Cell]:
         """Register each cell's fingerprint before its rows are written, in one transaction.
 
         A cell not registered yet takes ``wanted``'s fingerprint (rows it already has, from a
@@ -296,7 +357,9 @@ class ResultStore:
         deleted and the new fingerprint registered. Returns the cells whose rows were deleted.
         """
         with self.guard():
-            self.connection.execute("BEGIN IMMEDIATE")  # check and register atomically (two writers)
+            self.connection.execute(
+                "BEGIN IMMEDIATE"
+            )  # check and register atomically (two writers)
             try:
                 found = self.conflicts(model, task, wanted)
                 if found and not overwrite:
@@ -304,14 +367,23 @@ class ResultStore:
                 stored = self.fingerprints(model, task)
                 replaced = [cell for cell, _, _ in found]
                 for lang, method in replaced:
-                    self.connection.execute("DELETE FROM results WHERE model=? AND task=? AND lang=? AND method=?",
-                                            (model, task, lang, method))
+                    self.connection.execute(
+                        "DELETE FROM results WHERE model=? AND task=? AND lang=? AND method=?",
+                        (model, task, lang, method),
+                    )
                 now = time.time()
                 for cell, fingerprint in wanted.items():
                     if cell not in stored or cell in replaced:
                         self.connection.execute(
                             "INSERT OR REPLACE INTO methods VALUES (?,?,?,?,?,?)",
-                            (model, task, *cell, json.dumps(_normal(fingerprint), sort_keys=True), now))
+                            (
+                                model,
+                                task,
+                                *cell,
+                                json.dumps(_normal(fingerprint), sort_keys=True),
+                                now,
+                            ),
+                        )
                 self.connection.commit()
             except BaseException:
                 self.connection.rollback()
@@ -327,13 +399,17 @@ def _normal(fingerprint: Fingerprint) -> Fingerprint:
     return json.loads(json.dumps(fingerprint, sort_keys=True))
 
 
-def settings_changed(path: Path, found: Sequence[tuple[Cell, Fingerprint, Fingerprint]]) -> SettingsChangedError:
+def settings_changed(
+    path: Path, found: Sequence[tuple[Cell, Fingerprint, Fingerprint]]
+) -> SettingsChangedError:
     """One line: the first changed cell, what changed, how many more, and the two fixes."""
     (lang, method), old, new = found[0]
     more = ""
     if len(found) > 1:
         others = [f"{m} ({lg})" for (lg, m), _, _ in found[1:4]]
-        more = f"; also {', '.join(others)}" + (f" and {len(found) - 4} more" if len(found) > 4 else "")
+        more = f"; also {', '.join(others)}" + (
+            f" and {len(found) - 4} more" if len(found) > 4 else ""
+        )
     return SettingsChangedError(
         f"{method} ({lang}): {describe_changes(old, new)} since the rows in {path} were made{more}; "
         "rerun with --overwrite to recompute, or use another --out"
@@ -355,7 +431,8 @@ def merge_shards(run_dir: str | os.PathLike) -> int:
                 have = store._columns("shard")  # a shard of an older mlsteer lacks option_bytes
                 picked = ", ".join(c if c in have else "NULL" for c in COLUMNS)
                 store.connection.execute(
-                    f"INSERT OR IGNORE INTO results ({', '.join(COLUMNS)}) SELECT {picked} FROM shard.results")
+                    f"INSERT OR IGNORE INTO results ({', '.join(COLUMNS)}) SELECT {picked} FROM shard.results"
+                )
                 added += store.connection.total_changes - before
             store.connection.execute("DETACH DATABASE shard")
             for suffix in ("", "-wal", "-shm"):

@@ -68,7 +68,12 @@ def mean_cell(cells: list[Cell], langs: tuple[str, ...] = ()) -> Cell | None:
     if not cells:
         return None
     accuracy = sum(c.accuracy for c in cells) / len(cells)
-    return Cell(accuracy, math.sqrt(sum(c.stderr**2 for c in cells)) / len(cells), sum(c.n for c in cells), langs)
+    return Cell(
+        accuracy,
+        math.sqrt(sum(c.stderr**2 for c in cells)) / len(cells),
+        sum(c.n for c in cells),
+        langs,
+    )
 
 
 def mean_delta(deltas: list[Delta]) -> Delta | None:
@@ -76,8 +81,12 @@ def mean_delta(deltas: list[Delta]) -> Delta | None:
     if not deltas:
         return None
     k = len(deltas)
-    return Delta(sum(d.delta for d in deltas) / k, math.sqrt(sum(d.stderr**2 for d in deltas)) / k,
-                 sum(d.n for d in deltas), tuple(lang for d in deltas for lang in d.langs))
+    return Delta(
+        sum(d.delta for d in deltas) / k,
+        math.sqrt(sum(d.stderr**2 for d in deltas)) / k,
+        sum(d.n for d in deltas),
+        tuple(lang for d in deltas for lang in d.langs),
+    )
 
 
 def paired_delta(items: dict[str, bool], baseline: dict[str, bool], lang: str) -> Delta | None:
@@ -105,8 +114,12 @@ class ResultTable:
     langs: list[str]
     methods: list[str]
     cells: dict[str, dict[str, Cell]]  # method -> column (language, "avg", "high"...) -> cell
-    deltas: dict[str, dict[str, Delta]] = field(default_factory=dict)  # method -> column -> paired Δ vs basic
-    baseline_n: dict[str, int] = field(default_factory=dict)  # language -> items the baseline scored
+    deltas: dict[str, dict[str, Delta]] = field(
+        default_factory=dict
+    )  # method -> column -> paired Δ vs basic
+    baseline_n: dict[str, int] = field(
+        default_factory=dict
+    )  # language -> items the baseline scored
 
     def aggregates(self) -> list[str]:
         return [AVERAGE] + [tier for tier, codes in TIERS.items() if set(codes) & set(self.langs)]
@@ -128,20 +141,31 @@ class ResultTable:
 
     def markdown(self) -> str:
         columns = self.columns()
-        lines = [f"**{self.task}** on {self.model} (accuracy %, ± binomial SE; (Δ vs {BASELINE} ± paired SE, "
-                 "on the languages and items both have))", "",
-                 "| method | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+        lines = [
+            f"**{self.task}** on {self.model} (accuracy %, ± binomial SE; (Δ vs {BASELINE} ± paired SE, "
+            "on the languages and items both have))",
+            "",
+            "| method | " + " | ".join(columns) + " |",
+            "|---" * (len(columns) + 1) + "|",
+        ]
         notes = []
         for method in self.methods:
             parts = []
             for column in columns:
-                value, delta = self.cells[method].get(column), self.deltas.get(method, {}).get(column)
+                value, delta = (
+                    self.cells[method].get(column),
+                    self.deltas.get(method, {}).get(column),
+                )
                 text = "–" if value is None else str(value)
                 if delta is not None:
                     text += f" ({delta})"
                     if column in self.langs and delta.n < self.baseline_n.get(column, 0):
                         text += f" [{delta.n} of {self.baseline_n[column]} items]"
-                if value is not None and column not in self.langs and value.langs != self.group(column):
+                if (
+                    value is not None
+                    and column not in self.langs
+                    and value.langs != self.group(column)
+                ):
                     text += " †"
                 parts.append(text)
             lines.append(f"| {label(method)} | " + " | ".join(parts) + " |")
@@ -149,12 +173,17 @@ class ResultTable:
             if len(have) < len(self.langs):
                 notes.append(f"{label(method)}: {', '.join(have)}")
         if notes:
-            lines += ["", "† averaged over the languages the method has (" + "; ".join(notes)
-                      + "); its Δ compares those languages only"]
+            lines += [
+                "",
+                "† averaged over the languages the method has ("
+                + "; ".join(notes)
+                + "); its Δ compares those languages only",
+            ]
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
         """Languages and aggregates kept apart; NaN written as ``null``."""
+
         def entry(method: str, column: str) -> dict[str, Any]:
             value, delta = self.cells[method].get(column), self.deltas.get(method, {}).get(column)
             out: dict[str, Any] = {}
@@ -169,12 +198,26 @@ class ResultTable:
             return out
 
         return {
-            "model": self.model, "task": self.task, "baseline": BASELINE, "langs": self.langs,
+            "model": self.model,
+            "task": self.task,
+            "baseline": BASELINE,
+            "langs": self.langs,
             "aggregates": {column: list(self.group(column)) for column in self.aggregates()},
-            "methods": [{"method": method, "label": label(method),
-                         "langs": {lang: entry(method, lang) for lang in self.langs if lang in self.cells[method]},
-                         "aggregates": {c: entry(method, c) for c in self.aggregates() if c in self.cells[method]}}
-                        for method in self.methods],
+            "methods": [
+                {
+                    "method": method,
+                    "label": label(method),
+                    "langs": {
+                        lang: entry(method, lang)
+                        for lang in self.langs
+                        if lang in self.cells[method]
+                    },
+                    "aggregates": {
+                        c: entry(method, c) for c in self.aggregates() if c in self.cells[method]
+                    },
+                }
+                for method in self.methods
+            ],
         }
 
 
@@ -184,7 +227,9 @@ def _finite(value: float) -> float | None:
 
 def build_tables(store: ResultStore) -> list[ResultTable]:
     """One table per (model, task) in the store."""
-    items: dict[tuple[str, str], dict[str, dict[str, dict[str, bool]]]] = defaultdict(lambda: defaultdict(dict))
+    items: dict[tuple[str, str], dict[str, dict[str, dict[str, bool]]]] = defaultdict(
+        lambda: defaultdict(dict)
+    )
     query = "SELECT model, task, lang, method, item_id, correct FROM results"
     for model, task, lang, method, item, correct in store.connection.execute(query):
         items[(model, task)][method].setdefault(lang, {})[item] = bool(correct)
@@ -194,22 +239,36 @@ def build_tables(store: ResultStore) -> list[ResultTable]:
 def _table(model: str, task: str, by_method: dict[str, dict[str, dict[str, bool]]]) -> ResultTable:
     langs = sorted({lang for per_lang in by_method.values() for lang in per_lang})
     methods = sorted(by_method, key=lambda m: (m != BASELINE, m))
-    table = ResultTable(model, task, langs, methods, {}, {},
-                        {lang: len(found) for lang, found in by_method.get(BASELINE, {}).items()})
+    table = ResultTable(
+        model,
+        task,
+        langs,
+        methods,
+        {},
+        {},
+        {lang: len(found) for lang, found in by_method.get(BASELINE, {}).items()},
+    )
     baseline = by_method.get(BASELINE, {})
     for method in methods:
         per_lang = by_method[method]
-        row = {lang: cell(sum(found.values()), len(found)) for lang, found in per_lang.items() if found}
+        row = {
+            lang: cell(sum(found.values()), len(found)) for lang, found in per_lang.items() if found
+        }
         deltas: dict[str, Delta] = {}
         if method != BASELINE:
             for lang in row:
-                if lang in baseline and (delta := paired_delta(per_lang[lang], baseline[lang], lang)) is not None:
+                if (
+                    lang in baseline
+                    and (delta := paired_delta(per_lang[lang], baseline[lang], lang)) is not None
+                ):
                     deltas[lang] = delta
         for column in table.aggregates():
             group = [lang for lang in table.group(column) if lang in row]
             if (value := mean_cell([row[lang] for lang in group], tuple(group))) is not None:
                 row[column] = value
-            if (delta := mean_delta([deltas[lang] for lang in group if lang in deltas])) is not None:
+            if (
+                delta := mean_delta([deltas[lang] for lang in group if lang in deltas])
+            ) is not None:
                 deltas[column] = delta
         table.cells[method] = row
         if deltas:
@@ -225,8 +284,11 @@ def export_tables(tables: list[ResultTable], run_dir: str | Path) -> list[Path]:
     write_text_atomic(md, "\n\n".join(t.markdown() for t in tables) + "\n")
     langs = list(dict.fromkeys(lang for t in tables for lang in t.langs))
     aggregates = list(dict.fromkeys(column for t in tables for column in t.aggregates()))
-    header = ["model", "task", "method", "label"] + [key for c in langs for key in _csv_keys(c, True)] \
+    header = (
+        ["model", "task", "method", "label"]
+        + [key for c in langs for key in _csv_keys(c, True)]
         + [key for c in aggregates for key in _csv_keys(c, False)]
+    )
     rows = [_csv_row(t, method) for t in tables for method in t.methods]
     text = io.StringIO(newline="")
     writer = csv.DictWriter(text, fieldnames=header)
@@ -240,18 +302,38 @@ def export_tables(tables: list[ResultTable], run_dir: str | Path) -> list[Path]:
 def _csv_keys(column: str, is_lang: bool) -> list[str]:
     """A column's CSV fields: accuracy (the column's own name), SE, n, paired Δ, its SE and n;
     an aggregate also names the languages each was averaged over."""
-    keys = [column, f"{column}_se", f"{column}_n", f"{column}_delta", f"{column}_delta_se", f"{column}_delta_n"]
-    return keys if is_lang else keys[:3] + [f"{column}_langs"] + keys[3:] + [f"{column}_delta_langs"]
+    keys = [
+        column,
+        f"{column}_se",
+        f"{column}_n",
+        f"{column}_delta",
+        f"{column}_delta_se",
+        f"{column}_delta_n",
+    ]
+    return (
+        keys if is_lang else keys[:3] + [f"{column}_langs"] + keys[3:] + [f"{column}_delta_langs"]
+    )
 
 
 def _csv_row(table: ResultTable, method: str) -> dict[str, Any]:
-    row: dict[str, Any] = {"model": table.model, "task": table.task, "method": method, "label": label(method)}
+    row: dict[str, Any] = {
+        "model": table.model,
+        "task": table.task,
+        "method": method,
+        "label": label(method),
+    }
     for column in table.columns():
         value, delta = table.cells[method].get(column), table.deltas.get(method, {}).get(column)
         fields = [None] * 6 if value is None else [value.accuracy, _finite(value.stderr), value.n]
-        fields = fields[:3] + ([None] * 3 if delta is None else [delta.delta, _finite(delta.stderr), delta.n])
+        fields = fields[:3] + (
+            [None] * 3 if delta is None else [delta.delta, _finite(delta.stderr), delta.n]
+        )
         if column not in table.langs:
-            fields = fields[:3] + [" ".join(value.langs) if value else None] + fields[3:] \
+            fields = (
+                fields[:3]
+                + [" ".join(value.langs) if value else None]
+                + fields[3:]
                 + [" ".join(delta.langs) if delta else None]
+            )
         row.update(zip(_csv_keys(column, column in table.langs), fields))
     return row

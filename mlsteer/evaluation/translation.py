@@ -23,10 +23,29 @@ from mlsteer.models.wrapper import SteerableModel
 
 # NLLB's FLORES-200 codes for the project's languages.
 NLLB_CODES = {
-    "en": "eng_Latn", "de": "deu_Latn", "es": "spa_Latn", "fr": "fra_Latn", "it": "ita_Latn", "pt": "por_Latn",
-    "ru": "rus_Cyrl", "zh": "zho_Hans", "ja": "jpn_Jpan", "ar": "arb_Arab", "el": "ell_Grek", "hi": "hin_Deva",
-    "id": "ind_Latn", "th": "tha_Thai", "tr": "tur_Latn", "vi": "vie_Latn", "bn": "ben_Beng", "sw": "swh_Latn",
-    "te": "tel_Telu", "et": "est_Latn", "ht": "hat_Latn", "qu": "quy_Latn", "ta": "tam_Taml",
+    "en": "eng_Latn",
+    "de": "deu_Latn",
+    "es": "spa_Latn",
+    "fr": "fra_Latn",
+    "it": "ita_Latn",
+    "pt": "por_Latn",
+    "ru": "rus_Cyrl",
+    "zh": "zho_Hans",
+    "ja": "jpn_Jpan",
+    "ar": "arb_Arab",
+    "el": "ell_Grek",
+    "hi": "hin_Deva",
+    "id": "ind_Latn",
+    "th": "tha_Thai",
+    "tr": "tur_Latn",
+    "vi": "vie_Latn",
+    "bn": "ben_Beng",
+    "sw": "swh_Latn",
+    "te": "tel_Telu",
+    "et": "est_Latn",
+    "ht": "hat_Latn",
+    "qu": "quy_Latn",
+    "ta": "tam_Taml",
 }
 
 
@@ -42,7 +61,9 @@ class SelfTranslator:
 
     name = "self"
 
-    def __init__(self, model: SteerableModel, max_new_tokens: int = 96, batch_size: int = 8) -> None:
+    def __init__(
+        self, model: SteerableModel, max_new_tokens: int = 96, batch_size: int = 8
+    ) -> None:
         self.model, self.max_new_tokens, self.batch_size = model, max_new_tokens, batch_size
 
     def prompt(self, text: str, source_lang: str) -> str:
@@ -65,7 +86,12 @@ class NLLBTranslator:
 
     name = "nllb"
 
-    def __init__(self, model_id: str = "facebook/nllb-200-distilled-600M", device: str = "cpu", batch_size: int = 8) -> None:
+    def __init__(
+        self,
+        model_id: str = "facebook/nllb-200-distilled-600M",
+        device: str = "cpu",
+        batch_size: int = 8,
+    ) -> None:
         from transformers import pipeline
 
         self.pipe = pipeline("translation", model=model_id, device=device)
@@ -73,7 +99,10 @@ class NLLBTranslator:
 
     def translate(self, texts: Sequence[str], source_lang: str) -> list[str]:
         outputs = self.pipe(
-            list(texts), src_lang=NLLB_CODES[source_lang], tgt_lang=NLLB_CODES["en"], batch_size=self.batch_size
+            list(texts),
+            src_lang=NLLB_CODES[source_lang],
+            tgt_lang=NLLB_CODES["en"],
+            batch_size=self.batch_size,
         )
         return [o["translation_text"] for o in outputs]
 
@@ -103,5 +132,11 @@ class CachedTranslator:
                 for text, english in zip(missing, translated, strict=True):
                     key = self._key(text, source_lang)
                     self.cache[key] = english
-                    handle.write(json.dumps({"key": key, "lang": source_lang, "text": text, "english": english}, ensure_ascii=False) + "\n")
+                    handle.write(
+                        json.dumps(
+                            {"key": key, "lang": source_lang, "text": text, "english": english},
+                            ensure_ascii=False,
+                        )
+                        + "\n"
+                    )
         return [self.cache[self._key(t, source_lang)] for t in texts]

@@ -22,7 +22,12 @@ from typing import Any
 
 from mlsteer.data.corpora import CORPORA, check_corpus
 from mlsteer.errors import MlsteerError
-from mlsteer.experiment.validate import check_at_least, check_learner_options, check_not_empty, check_table
+from mlsteer.experiment.validate import (
+    check_at_least,
+    check_learner_options,
+    check_not_empty,
+    check_table,
+)
 from mlsteer.languages import get_language
 from mlsteer.learners import ACTIVATION_LEARNERS, METHODS, learn_bipo
 
@@ -38,11 +43,19 @@ class LearnerConfig:
     layers: list[int] | None = None  # None: the sweep's layers
     alphas: list[float] | None = None  # None: the sweep's alphas
     pairs: int | None = None  # None: the corpus's pairs
-    corpus: str | None = None  # None: the data table's corpus (e.g. msvamp: task-like question pairs)
-    languages: list[str] | None = None  # None: the run's; fewer when the learner's corpus lacks some
+    corpus: str | None = (
+        None  # None: the data table's corpus (e.g. msvamp: task-like question pairs)
+    )
+    languages: list[str] | None = (
+        None  # None: the run's; fewer when the learner's corpus lacks some
+    )
     positions: str = "all"  # all | prompt (steer the prompt only, not generated tokens)
-    scale: str = "absolute"  # absolute | relative (alphas as fractions of the layer's residual norm)
-    all_layers: bool = False  # steer at every one of `layers` at once (INCLINE); the sweep then tries alphas only
+    scale: str = (
+        "absolute"  # absolute | relative (alphas as fractions of the layer's residual norm)
+    )
+    all_layers: bool = (
+        False  # steer at every one of `layers` at once (INCLINE); the sweep then tries alphas only
+    )
     options: dict[str, Any] = field(default_factory=dict)  # e.g. epochs, lr (BipoConfig fields)
 
     @property
@@ -59,8 +72,12 @@ class DataConfig:
     pairs: int = 200
     sweep_task: str = "cloze"
     tasks: list[str] = field(default_factory=lambda: ["cloze"])
-    task_languages: dict[str, list[str]] = field(default_factory=dict)  # task -> languages (default: all that fit)
-    task_limits: dict[str, int] = field(default_factory=dict)  # task -> items per language (default: limit)
+    task_languages: dict[str, list[str]] = field(
+        default_factory=dict
+    )  # task -> languages (default: all that fit)
+    task_limits: dict[str, int] = field(
+        default_factory=dict
+    )  # task -> items per language (default: limit)
 
 
 @dataclass(frozen=True)
@@ -70,7 +87,9 @@ class ExperimentConfig:
     languages: list[str]
     model: str = "gemma-3-270m"
     device: str = "cpu"  # cpu, cuda, cuda:N or auto; not part of a run's identity (a run may resume elsewhere)
-    dtype: str = "float32"  # float32, bfloat16 or float16; part of its identity (it changes the numbers)
+    dtype: str = (
+        "float32"  # float32, bfloat16 or float16; part of its identity (it changes the numbers)
+    )
     seed: int = 0
     learners: list[LearnerConfig] = field(default_factory=lambda: [LearnerConfig("mse")])
     layers: list[int] = field(default_factory=lambda: [6])
@@ -86,7 +105,9 @@ class ExperimentConfig:
     lens: list[str] = field(default_factory=list)
     wendler: list[str] = field(default_factory=list)
     pca_layer: int | None = None  # None = skip
-    transfer: list[str] = field(default_factory=list)  # tasks: each language's vector on every run language and English (Fig. 3, Table 4)
+    transfer: list[str] = field(
+        default_factory=list
+    )  # tasks: each language's vector on every run language and English (Fig. 3, Table 4)
     analysis_texts: int = 20
 
     def resolved(self, has_data: bool) -> DataConfig:
@@ -115,10 +136,14 @@ def config_path(name_or_path: str | os.PathLike) -> Path:
         return path
     if str(name_or_path) in BUILTIN_CONFIGS:
         return Path(str(files("mlsteer.configs").joinpath(f"{name_or_path}.toml")))
-    raise MlsteerError(f"no config file {name_or_path}; pass a TOML file or a built-in name: {', '.join(BUILTIN_CONFIGS)}")
+    raise MlsteerError(
+        f"no config file {name_or_path}; pass a TOML file or a built-in name: {', '.join(BUILTIN_CONFIGS)}"
+    )
 
 
-def load_config(name_or_path: str | os.PathLike, out: str | os.PathLike | None = None) -> ExperimentConfig:
+def load_config(
+    name_or_path: str | os.PathLike, out: str | os.PathLike | None = None
+) -> ExperimentConfig:
     """Read and check a config; ``out`` overrides its output folder."""
     path = config_path(name_or_path)
     try:
@@ -129,7 +154,10 @@ def load_config(name_or_path: str | os.PathLike, out: str | os.PathLike | None =
 
 
 def parse_config(
-    raw: dict[str, Any], where: str = "config", out: str | os.PathLike | None = None, base: str | os.PathLike | None = None,
+    raw: dict[str, Any],
+    where: str = "config",
+    out: str | os.PathLike | None = None,
+    base: str | os.PathLike | None = None,
 ) -> ExperimentConfig:
     """A checked config from its TOML table; ``base`` is the folder relative corpus and task file
     paths are resolved against (the config file's; None: the current folder)."""
@@ -140,15 +168,28 @@ def parse_config(
     for key in ("name", "out", "languages"):
         if key not in raw and not (key == "out" and out is not None):
             raise MlsteerError(f"{where}: missing required key {key!r}")
-    check_table(raw, ExperimentConfig, where, skip=frozenset(tables))  # types, before any model loads
+    check_table(
+        raw, ExperimentConfig, where, skip=frozenset(tables)
+    )  # types, before any model loads
     for key in ("data", "with_data"):
         if not isinstance(raw.get(key, {}), dict):
-            raise MlsteerError(f"{where}: {key} must be a table ([{key}] on its own line, then its keys)")
-    if not isinstance(raw.get("learners", []), list) or not all(isinstance(entry, dict) for entry in raw.get("learners", [])):
-        raise MlsteerError(f'{where}: learners must be an array of tables: [[learners]] then name = "mse" (one block per learner)')
-    learners = [_learner(entry, f"{where} [[learners]] #{i + 1}", base) for i, entry in enumerate(raw.pop("learners", [{"name": "mse"}]))]
+            raise MlsteerError(
+                f"{where}: {key} must be a table ([{key}] on its own line, then its keys)"
+            )
+    if not isinstance(raw.get("learners", []), list) or not all(
+        isinstance(entry, dict) for entry in raw.get("learners", [])
+    ):
+        raise MlsteerError(
+            f'{where}: learners must be an array of tables: [[learners]] then name = "mse" (one block per learner)'
+        )
+    learners = [
+        _learner(entry, f"{where} [[learners]] #{i + 1}", base)
+        for i, entry in enumerate(raw.pop("learners", [{"name": "mse"}]))
+    ]
     data = _data(raw.pop("data", {}), f"{where} [data]", base)
-    with_data = _data(raw.pop("with_data"), f"{where} [with_data]", base) if "with_data" in raw else None
+    with_data = (
+        _data(raw.pop("with_data"), f"{where} [with_data]", base) if "with_data" in raw else None
+    )
     raw["out"] = Path(out) if out is not None else Path(raw["out"])
     config = ExperimentConfig(learners=learners, data=data, with_data=with_data, **raw)
     _check(config, where)
@@ -162,7 +203,9 @@ def _fields(cls) -> set[str]:
 def _check_keys(raw: dict, allowed: set[str], where: str) -> None:
     unknown = sorted(set(raw) - allowed)
     if unknown:
-        raise MlsteerError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+        raise MlsteerError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
+        )
 
 
 def _learner(entry: dict, where: str, base: str | os.PathLike | None = None) -> LearnerConfig:
@@ -174,25 +217,45 @@ def _learner(entry: dict, where: str, base: str | os.PathLike | None = None) -> 
     known = _fields(LearnerConfig) - {"options"}
     options = {k: entry.pop(k) for k in list(entry) if k not in known}
     if entry["name"] not in METHODS:
-        raise MlsteerError(f"{where}: unknown learner {entry['name']!r}; use one of: {', '.join(METHODS)}")
+        raise MlsteerError(
+            f"{where}: unknown learner {entry['name']!r}; use one of: {', '.join(METHODS)}"
+        )
     check_table(entry, LearnerConfig, where)
-    check_learner_options(entry["name"], learn_bipo if entry["name"] == "bipo" else ACTIVATION_LEARNERS[entry["name"]], options, where)
+    check_learner_options(
+        entry["name"],
+        learn_bipo if entry["name"] == "bipo" else ACTIVATION_LEARNERS[entry["name"]],
+        options,
+        where,
+    )
     check_at_least(where, 1, pairs=entry.get("pairs"))
     check_at_least(where, 0, layers=entry.get("layers"))
-    check_not_empty(where, layers=entry.get("layers"), alphas=entry.get("alphas"), languages=entry.get("languages"))
+    check_not_empty(
+        where,
+        layers=entry.get("layers"),
+        alphas=entry.get("alphas"),
+        languages=entry.get("languages"),
+    )
     learner = LearnerConfig(options=options, **entry)
     if learner.corpus is not None and learner.corpus not in CORPORA:
         learner = dataclasses.replace(learner, corpus=resolve_corpus(learner.corpus, base))
     if learner.positions not in ("all", "prompt"):
         raise MlsteerError(f"{where}: positions {learner.positions!r}; use all or prompt")
     if learner.scale not in ("absolute", "relative"):
-        raise MlsteerError(f"{where}: scale {learner.scale!r}; use absolute or relative (alphas as fractions of the residual norm)")
+        raise MlsteerError(
+            f"{where}: scale {learner.scale!r}; use absolute or relative (alphas as fractions of the residual norm)"
+        )
     if learner.name == "lstsq" and learner.scale == "relative":
-        raise MlsteerError(f"{where}: lstsq learns a map, which has no relative scale; use scale = \"absolute\"")
+        raise MlsteerError(
+            f'{where}: lstsq learns a map, which has no relative scale; use scale = "absolute"'
+        )
     if learner.name == "bipo" and learner.all_layers:
-        raise MlsteerError(f"{where}: bipo trains one layer per run; all_layers is for closed-form learners (mse, meandiff, pca, lstsq)")
+        raise MlsteerError(
+            f"{where}: bipo trains one layer per run; all_layers is for closed-form learners (mse, meandiff, pca, lstsq)"
+        )
     if learner.label is not None and not re.fullmatch(r"[A-Za-z0-9][\w.-]*", learner.label):
-        raise MlsteerError(f"{where}: label {learner.label!r} names files; use letters, digits, '-', '_' or '.'")
+        raise MlsteerError(
+            f"{where}: label {learner.label!r} names files; use letters, digits, '-', '_' or '.'"
+        )
     return learner
 
 
@@ -203,12 +266,16 @@ def _data(entry: dict, where: str, base: str | os.PathLike | None = None) -> Dat
 
     _check_keys(entry, _fields(DataConfig), where)
     check_table(entry, DataConfig, where)
-    check_at_least(where, 1, pairs=entry.get("pairs"), task_limits=list(entry.get("task_limits", {}).values()))
+    check_at_least(
+        where, 1, pairs=entry.get("pairs"), task_limits=list(entry.get("task_limits", {}).values())
+    )
     data = DataConfig(**entry)
     task = partial(resolve_task, base=base)
     return dataclasses.replace(
-        data, corpus=data.corpus if data.corpus in CORPORA else resolve_corpus(data.corpus, base),
-        sweep_task=task(data.sweep_task), tasks=[task(name) for name in data.tasks],
+        data,
+        corpus=data.corpus if data.corpus in CORPORA else resolve_corpus(data.corpus, base),
+        sweep_task=task(data.sweep_task),
+        tasks=[task(name) for name in data.tasks],
         task_languages={task(name): langs for name, langs in data.task_languages.items()},
         task_limits={task(name): limit for name, limit in data.task_limits.items()},
     )
@@ -223,11 +290,19 @@ def _check(config: ExperimentConfig, where: str) -> None:
 
     parse_dtype(config.dtype)  # unknown dtype: error listing the known ones
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", config.device):
-        raise MlsteerError(f"{where}: unknown device {config.device!r}; use one of: {', '.join(DEVICES)}")
+        raise MlsteerError(
+            f"{where}: unknown device {config.device!r}; use one of: {', '.join(DEVICES)}"
+        )
     if not config.languages:
         raise MlsteerError(f"{where}: languages is empty; name at least one language to steer")
-    check_at_least(where, 1, limit=config.limit, sweep_limit=config.sweep_limit, max_new_tokens=config.max_new_tokens,
-                   analysis_texts=config.analysis_texts)
+    check_at_least(
+        where,
+        1,
+        limit=config.limit,
+        sweep_limit=config.sweep_limit,
+        max_new_tokens=config.max_new_tokens,
+        analysis_texts=config.analysis_texts,
+    )
     check_at_least(where, 0, layers=config.layers, pca_layer=config.pca_layer)
     check_not_empty(where, layers=config.layers, alphas=config.alphas)
     for data in filter(None, (config.data, config.with_data)):
@@ -235,17 +310,25 @@ def _check(config: ExperimentConfig, where: str) -> None:
         for name in [data.sweep_task, *data.tasks, *data.task_languages]:
             get_task(name)
         if get_task(data.sweep_task).kind != "choice":
-            raise MlsteerError(f"{where}: sweep_task {data.sweep_task!r} generates text; choose layers on a multiple-choice task")
+            raise MlsteerError(
+                f"{where}: sweep_task {data.sweep_task!r} generates text; choose layers on a multiple-choice task"
+            )
     for name in config.transfer:
         if get_task(name).kind != "choice":
-            raise MlsteerError(f"{where}: transfer task {name!r} generates text; transfer matrices are for multiple-choice tasks")
+            raise MlsteerError(
+                f"{where}: transfer task {name!r} generates text; transfer matrices are for multiple-choice tasks"
+            )
     keys = [learner.key for learner in config.learners]
     if len(set(keys)) != len(keys):
-        raise MlsteerError(f"{where}: two learners share the name {max(keys, key=keys.count)!r}; give each a distinct label")
+        raise MlsteerError(
+            f"{where}: two learners share the name {max(keys, key=keys.count)!r}; give each a distinct label"
+        )
     for learner in config.learners:
         if learner.corpus is not None:
             check_corpus(learner.corpus)
         for code in learner.languages or []:
             get_language(code)
             if code not in config.languages:
-                raise MlsteerError(f"{where}: learner {learner.key!r} names {code!r}, which is not in the run's languages")
+                raise MlsteerError(
+                    f"{where}: learner {learner.key!r} names {code!r}, which is not in the run's languages"
+                )

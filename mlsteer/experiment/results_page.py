@@ -34,15 +34,20 @@ def _tally(store: ResultStore, model: str, plan, methods) -> list[str]:
     the last, the smallest effect each could have detected (two-sided, 80% power, paired). A
     language counts only when the method has every item its baseline has (as in the tables):
     a method still running is counted as such, never on a subset."""
-    lines = ["| task | method | helps (▲) | within 2 SE | hurts (▼) | mean Δ (points) | within 2 SE: detectable Δ (points) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| task | method | helps (▲) | within 2 SE | hurts (▼) | mean Δ (points) | within 2 SE: detectable Δ (points) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for task, langs in plan.items():
         for method in methods[task]:
             if method == "basic":
                 continue
             counts, deltas, detectable, running = {"▲": 0, "": 0, "▼": 0}, [], [], 0
             for lang in langs:
-                runs = {"basic": store.correctness(model, task, lang, "basic"), method: store.correctness(model, task, lang, method)}
+                runs = {
+                    "basic": store.correctness(model, task, lang, "basic"),
+                    method: store.correctness(model, task, lang, method),
+                }
                 if not runs["basic"] or not runs[method]:
                     continue
                 if not set(runs["basic"]) <= set(runs[method]):
@@ -57,8 +62,10 @@ def _tally(store: ResultStore, model: str, plan, methods) -> list[str]:
             if deltas or running:
                 mean = f"{100 * sum(deltas) / len(deltas):+.1f}" if deltas else "–"
                 note = f" ({running} running)" if running else ""
-                lines.append(f"| {task} | {method}{note} | {counts['▲']} | {counts['']} | {counts['▼']} | {mean} | "
-                             f"{', '.join(detectable) or '–'} |")
+                lines.append(
+                    f"| {task} | {method}{note} | {counts['▲']} | {counts['']} | {counts['▼']} | {mean} | "
+                    f"{', '.join(detectable) or '–'} |"
+                )
     return lines
 
 
@@ -66,16 +73,23 @@ def write_results_page(run_dir: str | Path, page: str | Path) -> Path:
     run_dir, page = Path(run_dir), Path(page)
     config_file = run_dir / "config.json"
     if not (run_dir / "eval" / "results.sqlite").is_file() or not config_file.is_file():
-        raise MlsteerError(f"{run_dir} holds no finished evaluation; run mlsteer run CONFIG --out {run_dir} first")
+        raise MlsteerError(
+            f"{run_dir} holds no finished evaluation; run mlsteer run CONFIG --out {run_dir} first"
+        )
     config = json.loads(config_file.read_text())
     store = ResultStore(run_dir / "eval")
     model = store.connection.execute("SELECT model FROM results LIMIT 1").fetchone()[0]
     plan, methods = plan_from_store(store, model)
-    counts = {task: {lang: len(store.correctness(model, task, lang, "basic")) for lang in langs} for task, langs in plan.items()}
+    counts = {
+        task: {lang: len(store.correctness(model, task, lang, "basic")) for lang in langs}
+        for task, langs in plan.items()
+    }
     choices = {}
     for sweep in sorted((run_dir / "sweep").glob("*/sweep_*.json")):
         data = json.loads(sweep.read_text())
-        choices[data["learner"]] = {s["lang"]: (s["chosen"]["layer"], s["chosen"]["alpha"]) for s in data["languages"]}
+        choices[data["learner"]] = {
+            s["lang"]: (s["chosen"]["layer"], s["chosen"]["alpha"]) for s in data["languages"]
+        }
     figures = page.parent / "results"
     if figures.exists():
         shutil.rmtree(figures)
@@ -91,14 +105,18 @@ def write_results_page(run_dir: str | Path, page: str | Path) -> Path:
         f"`mlsteer run {config['name']}` (its config is saved in `{run_dir}/config.json`), model **{model}**, "
         f"on a {platform.machine()} CPU machine with 2 cores and no GPU. Python {sys.version.split()[0]}.",
         "",
-        f"Vectors: {', '.join(l['name'] for l in config['learners'])}, learned from {data['pairs']} {data['corpus']} pairs per language; "
+        f"Vectors: {', '.join(learner['name'] for learner in config['learners'])}, learned from {data['pairs']} {data['corpus']} pairs per language; "
         f"layer and alpha chosen per language on the **{data['sweep_task']} validation split** (layers {config['layers']}, "
         f"alphas {config['alphas']}), never on test. Languages the validation task lacks get the choice with the best mean "
         "validation accuracy over the others (marked *shared*). Every steered number comes with its negated-vector and "
         "random-vector (same norm) controls, and every difference is paired on the same items.",
         "",
         "Items per language (seeded samples of each test split; the limits fit a 2-core CPU): "
-        + "; ".join(f"{task} " + ", ".join(f"{lang} {n}" for lang, n in per.items()) for task, per in counts.items()) + ".",
+        + "; ".join(
+            f"{task} " + ", ".join(f"{lang} {n}" for lang, n in per.items())
+            for task, per in counts.items()
+        )
+        + ".",
         "",
         "## Accuracy",
         "",
@@ -119,7 +137,14 @@ def write_results_page(run_dir: str | Path, page: str | Path) -> Path:
     langs = sorted({lang for c in choices.values() for lang in c})
     lines.append("|---" * (len(langs) + 1) + "|")
     for learner, chosen in choices.items():
-        lines.append(f"| {learner} | " + " | ".join(f"{layer_name(chosen[l][0])}, α {chosen[l][1]:g}" if l in chosen else "–" for l in langs) + " |")
+        lines.append(
+            f"| {learner} | "
+            + " | ".join(
+                f"{layer_name(chosen[lang][0])}, α {chosen[lang][1]:g}" if lang in chosen else "–"
+                for lang in langs
+            )
+            + " |"
+        )
     lines += ["", "## Next to the paper's claims", "", PAPER_CLAIMS, ""]
     notes = page.with_name(page.stem + "_notes.md")  # the reading, written by hand next to the page
     if notes.is_file():

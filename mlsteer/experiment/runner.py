@@ -60,7 +60,9 @@ class Run:
     shared: dict[str, set[str]]  # learner -> languages given the shared choice
     plan: dict[str, list[str]]  # task -> languages evaluated
     methods: dict[str, list[str]]  # task -> method names, as stored
-    applications: dict[str, Application] = field(default_factory=dict)  # learner -> how its vectors apply
+    applications: dict[str, Application] = field(
+        default_factory=dict
+    )  # learner -> how its vectors apply
 
     @property
     def out(self) -> Path:
@@ -76,8 +78,13 @@ class RunResult:
 
 
 def run_experiment(
-    config: ExperimentConfig, data_dir: str | os.PathLike | None = None, device: str | None = None,
-    console: Console | None = None, progress: bool = True, exports: bool = True, dtype: str | None = None,
+    config: ExperimentConfig,
+    data_dir: str | os.PathLike | None = None,
+    device: str | None = None,
+    console: Console | None = None,
+    progress: bool = True,
+    exports: bool = True,
+    dtype: str | None = None,
 ) -> RunResult:
     """Run every step of ``config``; a rerun skips or resumes what is done.
 
@@ -90,21 +97,35 @@ def run_experiment(
     data = config.resolved(folder is not None)
     resolved = resolve_device(config.device, distributed.local_rank())
     distributed.init(resolved)
-    console = console if console is not None and distributed.is_main() else Console(quiet=not distributed.is_main())
+    console = (
+        console
+        if console is not None and distributed.is_main()
+        else Console(quiet=not distributed.is_main())
+    )
     with distributed.main_first():
         _claim(config, data)
     console.rule(f"[bold]mlsteer run {config.name}[/bold] -> {config.out}")
-    console.print(f"data: {'benchmark folder ' + str(folder) if folder else 'built-in (no --data-dir / $MLSTEER_DATA)'}; "
-                  f"corpus {data.corpus}, layers chosen on {data.sweep_task}, tasks {', '.join(data.tasks)}; "
-                  f"{config.dtype} on {resolved}" + (f", {distributed.world_size()} ranks" if distributed.world_size() > 1 else ""))
+    console.print(
+        f"data: {'benchmark folder ' + str(folder) if folder else 'built-in (no --data-dir / $MLSTEER_DATA)'}; "
+        f"corpus {data.corpus}, layers chosen on {data.sweep_task}, tasks {', '.join(data.tasks)}; "
+        f"{config.dtype} on {resolved}"
+        + (f", {distributed.world_size()} ranks" if distributed.world_size() > 1 else "")
+    )
     with distributed.main_first():  # the first load may convert and cache the embedded model
         model = load_model(config.model, device=resolved, dtype=config.dtype)
     run = Run(config, data, folder, model, console, progress, {}, {}, {}, {})
     steps: list[tuple[str, Callable[[Run], None]]] = [("sweep", _sweep), ("evaluate", _evaluate)]
-    steps += [(name, step) for name, step, wanted in (
-        ("similarity", _similarity, config.similarity), ("lens", _lens, config.lens),
-        ("wendler", _wendler, config.wendler), ("pca", _pca, config.pca_layer is not None),
-        ("transfer", _transfer, config.transfer)) if wanted]
+    steps += [
+        (name, step)
+        for name, step, wanted in (
+            ("similarity", _similarity, config.similarity),
+            ("lens", _lens, config.lens),
+            ("wendler", _wendler, config.wendler),
+            ("pca", _pca, config.pca_layer is not None),
+            ("transfer", _transfer, config.transfer),
+        )
+        if wanted
+    ]
     seconds: dict[str, float] = {}
     for index, (name, step) in enumerate(steps, start=1):
         console.print(f"[bold cyan][{index}/{len(steps) + 1}] {name}[/bold cyan]")
@@ -119,13 +140,21 @@ def run_experiment(
     console.print(f"[bold cyan][{len(steps) + 1}/{len(steps) + 1}] summary and report[/bold cyan]")
     start = time.perf_counter()
     store = ResultStore(run.out / "eval")
-    summary = summary_markdown(store, model.name, run.plan, run.methods, run.choices, get_task(data.sweep_task).name, run.shared)
+    summary = summary_markdown(
+        store,
+        model.name,
+        run.plan,
+        run.methods,
+        run.choices,
+        get_task(data.sweep_task).name,
+        run.shared,
+    )
     header = f"# {config.name}\n\nModel {model.name}; data {'from ' + str(folder) if folder else 'built-in'}.\n\n"
     write_text_atomic(run.out / "summary.md", header + summary + "\n")
     from mlsteer.report import build_report
 
     report = build_report(run.out, exports=exports)
-    for path, reason in list(report.skipped.items())[:1]:
+    for _path, reason in list(report.skipped.items())[:1]:
         console.print(f"[yellow]warning:[/yellow] figure exports skipped ({reason})")
     seconds["report"] = time.perf_counter() - start
     return RunResult(run.out, report.html, summary, seconds)
@@ -154,17 +183,31 @@ def _claim(config: ExperimentConfig, data: DataConfig) -> None:
             if not isinstance(before, dict):
                 raise ValueError(f"a JSON {type(before).__name__}, not an object")
         except ValueError as error:  # bad JSON or UTF-8: cut off by a killed write or a full disk
-            raise corrupt(path, f"not a run config: {error}", "if the folder was made by this same config, delete "
-                          f"{path.name} and rerun (finished steps are kept); otherwise use another --out") from None
-        for key, default in _defaults(ExperimentConfig).items():  # keys added since: their defaults are what ran
+            raise corrupt(
+                path,
+                f"not a run config: {error}",
+                "if the folder was made by this same config, delete "
+                f"{path.name} and rerun (finished steps are kept); otherwise use another --out",
+            ) from None
+        for key, default in _defaults(
+            ExperimentConfig
+        ).items():  # keys added since: their defaults are what ran
             if key in record:
                 before.setdefault(key, default)
-        defaults = asdict(LearnerConfig("?"))  # learner fields added since: their defaults are what ran
+        defaults = asdict(
+            LearnerConfig("?")
+        )  # learner fields added since: their defaults are what ran
         before["learners"] = [{**defaults, **entry} for entry in before.get("learners", [])]
-        changed = sorted(k for k in set(before) | set(record) if before.get(k) != json.loads(json.dumps(record)).get(k))
+        changed = sorted(
+            k
+            for k in set(before) | set(record)
+            if before.get(k) != json.loads(json.dumps(record)).get(k)
+        )
         if changed:
-            raise MlsteerError(f"{config.out} was made by a different config (differs in: {', '.join(changed)}); "
-                               "use another --out, or delete the folder to start again")
+            raise MlsteerError(
+                f"{config.out} was made by a different config (differs in: {', '.join(changed)}); "
+                "use another --out, or delete the folder to start again"
+            )
     check_writable(config.out, folder=True)  # before the model loads, not after hours of work
     write_text_atomic(path, json.dumps(record, indent=1))
 
@@ -180,7 +223,9 @@ def _langs_for(task_name: str, wanted: list[str], run: Run, instead: str = "left
 
 
 def _application(learner: LearnerConfig) -> Application:
-    return Application(positions=learner.positions, scale=learner.scale, all_layers=learner.all_layers)
+    return Application(
+        positions=learner.positions, scale=learner.scale, all_layers=learner.all_layers
+    )
 
 
 def _learner_options(learner: LearnerConfig) -> dict:
@@ -190,7 +235,12 @@ def _learner_options(learner: LearnerConfig) -> dict:
         return {"config": replace(BipoConfig(), **learner.options)}
     if learner.name == "mse" and learner.options:
         solver = learner.options.get("solver", "closed")
-        return {"solver": solver, "config": replace(MSEConfig(), **{k: v for k, v in learner.options.items() if k != "solver"})}
+        return {
+            "solver": solver,
+            "config": replace(
+                MSEConfig(), **{k: v for k, v in learner.options.items() if k != "solver"}
+            ),
+        }
     return dict(learner.options)
 
 
@@ -201,33 +251,74 @@ def _sweep(run: Run) -> None:
     config, task = run.config, run.data.sweep_task  # a name or a task file
     for learner in config.learners:
         wanted = learner.languages or config.languages
-        langs = _langs_for(task, wanted, run, instead="they get the choice shared across the swept languages (below)")
+        langs = _langs_for(
+            task,
+            wanted,
+            run,
+            instead="they get the choice shared across the swept languages (below)",
+        )
         if not langs:
-            raise MlsteerError(f"{task} has none of the languages {wanted}; choose another sweep_task")
+            raise MlsteerError(
+                f"{task} has none of the languages {wanted}; choose another sweep_task"
+            )
         extra = [lang for lang in wanted if lang not in langs]
         folder = run.out / "sweep" / learner.key
         done = folder / f"sweep_{get_task(task).name}.json"
         layers, alphas = learner.layers or config.layers, learner.alphas or config.alphas
         pairs, options = learner.pairs or run.data.pairs, _learner_options(learner)
         corpus, application = learner.corpus or run.data.corpus, _application(learner)
-        if done.is_file() and {s["lang"] for s in json.loads(done.read_text())["languages"]} >= set(langs):
+        if done.is_file() and {s["lang"] for s in json.loads(done.read_text())["languages"]} >= set(
+            langs
+        ):
             run.console.print(f"    {learner.name}: done earlier ({done})")
         else:
-            run_sweep(run.model, task, langs, folder, layers, alphas, learner.name, corpus, pairs, config.sweep_limit,
-                      run.data_dir, config.seed, test_grid=config.sweep_test_grid, test=config.sweep_test_grid,
-                      options=options, progress=run.progress, vectors_dir=run.out / "vectors", label=learner.key,
-                      application=application)
+            run_sweep(
+                run.model,
+                task,
+                langs,
+                folder,
+                layers,
+                alphas,
+                learner.name,
+                corpus,
+                pairs,
+                config.sweep_limit,
+                run.data_dir,
+                config.seed,
+                test_grid=config.sweep_test_grid,
+                test=config.sweep_test_grid,
+                options=options,
+                progress=run.progress,
+                vectors_dir=run.out / "vectors",
+                label=learner.key,
+                application=application,
+            )
         choices = load_choices(folder, task)
         if extra:
-            grids = [torch.tensor(s["validation"]) for s in json.loads(done.read_text())["languages"]]
+            grids = [
+                torch.tensor(s["validation"]) for s in json.loads(done.read_text())["languages"]
+            ]
             layer, alpha = shared_cell(grids, layers, alphas)
-            run.console.print(f"    {learner.key}: {', '.join(extra)} not in {task}; using the shared choice "
-                              f"{layer_name(layer)}, alpha {alpha:g}")
+            run.console.print(
+                f"    {learner.key}: {', '.join(extra)} not in {task}; using the shared choice "
+                f"{layer_name(layer)}, alpha {alpha:g}"
+            )
             for lang in extra:
                 with distributed.main_first():  # rank 0 learns and saves; the others reuse the file
-                    path = learn_layers(run.model, lang, layers if layer == ALL_LAYERS else [layer], learner.name,
-                                        run.out / "vectors", corpus, run.data_dir, pairs, config.seed, options,
-                                        progress=run.progress, label=learner.key)
+                    path = learn_layers(
+                        run.model,
+                        lang,
+                        layers if layer == ALL_LAYERS else [layer],
+                        learner.name,
+                        run.out / "vectors",
+                        corpus,
+                        run.data_dir,
+                        pairs,
+                        config.seed,
+                        options,
+                        progress=run.progress,
+                        label=learner.key,
+                    )
                 choices[lang] = VectorChoice(path, layer, alpha)
         run.choices[learner.key], run.shared[learner.key] = choices, set(extra)
         run.applications[learner.key] = application
@@ -243,31 +334,62 @@ def _evaluate(run: Run) -> None:
     for name in run.data.tasks:
         task = get_task(name)
         langs = _langs_for(name, run.data.task_languages.get(name, run.config.languages), run)
-        covering = {lang: tuple(k for k, per_lang in run.choices.items() if lang in per_lang) for lang in langs}
+        covering = {
+            lang: tuple(k for k, per_lang in run.choices.items() if lang in per_lang)
+            for lang in langs
+        }
         missing = [lang for lang in langs if not covering[lang]]
         if missing:
-            run.console.print(f"    {name}: no chosen vector for {', '.join(missing)} (the sweep task lacks them): left out")
+            run.console.print(
+                f"    {name}: no chosen vector for {', '.join(missing)} (the sweep task lacks them): left out"
+            )
         langs = [lang for lang in langs if covering[lang]]
         if not langs:
             continue
         baselines = []
         for spec in run.config.methods:
-            if spec.startswith("translate_test") and not task.parallel and spec in ("translate_test", "translate_test:oracle"):
-                run.console.print(f"    {name}: not parallel, so no oracle English: translate_test left out")
+            if (
+                spec.startswith("translate_test")
+                and not task.parallel
+                and spec in ("translate_test", "translate_test:oracle")
+            ):
+                run.console.print(
+                    f"    {name}: not parallel, so no oracle English: translate_test left out"
+                )
                 continue
             baselines += parse_method(spec)
         steered = {}
-        for learner, application in run.applications.items():  # chosen strength baked in: alpha 1, absolute
+        for (
+            learner,
+            application,
+        ) in run.applications.items():  # chosen strength baked in: alpha 1, absolute
             chosen = VectorChoice(run.out / "chosen" / learner, ALL_LAYERS, 1.0)
-            steered[learner] = list(steered_methods(chosen, learner, CONTROLS, Application(positions=application.positions)).values())
+            steered[learner] = list(
+                steered_methods(
+                    chosen, learner, CONTROLS, Application(positions=application.positions)
+                ).values()
+            )
         limit = run.data.task_limits.get(name, run.config.limit)
-        for learners in dict.fromkeys(covering[lang] for lang in langs):  # languages with the same learners: one call
+        for learners in dict.fromkeys(
+            covering[lang] for lang in langs
+        ):  # languages with the same learners: one call
             group = [lang for lang in langs if covering[lang] == learners]
-            store = evaluate(run.model, task, group, baselines + [m for k in learners for m in steered[k]], run.out / "eval",
-                             limit=limit, data_dir=run.data_dir, seed=run.config.seed,
-                             max_new_tokens=run.config.max_new_tokens, progress=run.progress)
+            store = evaluate(
+                run.model,
+                task,
+                group,
+                baselines + [m for k in learners for m in steered[k]],
+                run.out / "eval",
+                limit=limit,
+                data_dir=run.data_dir,
+                seed=run.config.seed,
+                max_new_tokens=run.config.max_new_tokens,
+                progress=run.progress,
+            )
         run.plan[task.name] = langs
-        run.methods[task.name] = [m.name for m in baselines] + [m.name for k in run.applications for m in steered[k]]
+        run.methods[task.name] = [m.name for m in baselines] + [
+            m.name for k in run.applications for m in steered[k]
+        ]
         if distributed.is_main():
             export_tables(build_tables(store), run.out / "eval")
 
@@ -276,7 +398,11 @@ def _vectors(run: Run, langs: list[str]) -> dict[str, str]:
     """The first learner's chosen vector per language (alpha baked in), for the analyses."""
     first = run.config.learners[0].key
     folder = run.out / "chosen" / first
-    return {lang: str(folder / f"{lang}.safetensors") for lang in langs if (folder / f"{lang}.safetensors").is_file()}
+    return {
+        lang: str(folder / f"{lang}.safetensors")
+        for lang in langs
+        if (folder / f"{lang}.safetensors").is_file()
+    }
 
 
 def _skip(run: Run, path: Path) -> bool:
@@ -291,8 +417,16 @@ def _similarity(run: Run) -> None:
 
     out = run.out / "analysis" / "similarity"
     if not _skip(run, out / "similarity.json"):
-        run_similarity(run.model, run.config.similarity, out, run.data_dir, min(100, run.data.pairs), run.config.seed,
-                       progress=run.progress, corpus=run.data.corpus)
+        run_similarity(
+            run.model,
+            run.config.similarity,
+            out,
+            run.data_dir,
+            min(100, run.data.pairs),
+            run.config.seed,
+            progress=run.progress,
+            corpus=run.data.corpus,
+        )
 
 
 def _lens(run: Run) -> None:
@@ -300,8 +434,17 @@ def _lens(run: Run) -> None:
 
     out = run.out / "analysis" / "lens"
     if not _skip(run, out / f"lens_{run.config.lens[-1]}.json"):
-        run_lens(run.model, run.config.lens, out, _vectors(run, run.config.lens), run.data_dir, run.config.analysis_texts,
-                 seed=run.config.seed, progress=run.progress, corpus=run.data.corpus)
+        run_lens(
+            run.model,
+            run.config.lens,
+            out,
+            _vectors(run, run.config.lens),
+            run.data_dir,
+            run.config.analysis_texts,
+            seed=run.config.seed,
+            progress=run.progress,
+            corpus=run.data.corpus,
+        )
 
 
 def _wendler(run: Run) -> None:
@@ -309,7 +452,14 @@ def _wendler(run: Run) -> None:
 
     out = run.out / "analysis" / "wendler"
     if not _skip(run, out / f"wendler_{run.config.wendler[-1]}.json"):
-        run_wendler(run.model, run.config.wendler, out, _vectors(run, run.config.wendler), seed=run.config.seed, progress=run.progress)
+        run_wendler(
+            run.model,
+            run.config.wendler,
+            out,
+            _vectors(run, run.config.wendler),
+            seed=run.config.seed,
+            progress=run.progress,
+        )
 
 
 def _pca(run: Run) -> None:
@@ -318,8 +468,18 @@ def _pca(run: Run) -> None:
     out = run.out / "analysis" / "pca"
     langs = _langs_for(run.data.sweep_task, run.config.languages, run)
     if not _skip(run, out / "pca.json"):
-        run_train_test_pca(run.model, langs, out, run.config.pca_layer, run.data.sweep_task, run.data.corpus, run.data_dir,
-                           run.config.analysis_texts, run.config.seed, progress=run.progress)
+        run_train_test_pca(
+            run.model,
+            langs,
+            out,
+            run.config.pca_layer,
+            run.data.sweep_task,
+            run.data.corpus,
+            run.data_dir,
+            run.config.analysis_texts,
+            run.config.seed,
+            progress=run.progress,
+        )
 
 
 def _transfer(run: Run) -> None:
@@ -328,10 +488,22 @@ def _transfer(run: Run) -> None:
     from mlsteer.pipeline.transfer import run_transfer
 
     out = run.out / "analysis" / "transfer"
-    vectors = {lang: VectorChoice(Path(path), ALL_LAYERS, 1.0) for lang, path in _vectors(run, run.config.languages).items()}
+    vectors = {
+        lang: VectorChoice(Path(path), ALL_LAYERS, 1.0)
+        for lang, path in _vectors(run, run.config.languages).items()
+    }
     for name in run.config.transfer:
         task = get_task(name)
         targets = _langs_for(name, [*run.config.languages, "en"], run)
         if not _skip(run, out / f"transfer_{task.name}.json"):
-            run_transfer(run.model, name, vectors, targets, out, limit=run.data.task_limits.get(name, run.config.limit),
-                         data_dir=run.data_dir, seed=run.config.seed, progress=run.progress)
+            run_transfer(
+                run.model,
+                name,
+                vectors,
+                targets,
+                out,
+                limit=run.data.task_limits.get(name, run.config.limit),
+                data_dir=run.data_dir,
+                seed=run.config.seed,
+                progress=run.progress,
+            )

@@ -18,9 +18,27 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 from mlsteer.errors import MlsteerError
 
 # Keyword parameters the pipeline fills in itself: not options a config may set.
-_SUPPLIED = frozenset({"layer", "model_fingerprint", "train_hash", "heldout", "heldout_triples", "seed", "progress", "info"})
-_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", Path: "a path (a string)",
-          list: "a list", dict: "a table"}
+_SUPPLIED = frozenset(
+    {
+        "layer",
+        "model_fingerprint",
+        "train_hash",
+        "heldout",
+        "heldout_triples",
+        "seed",
+        "progress",
+        "info",
+    }
+)
+_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    Path: "a path (a string)",
+    list: "a list",
+    dict: "a table",
+}
 _PLURALS = {str: "strings", int: "integers", float: "numbers", bool: "booleans"}
 
 
@@ -36,11 +54,15 @@ def fits(value: Any, hint: Any) -> bool:
     if origin is list:
         return isinstance(value, list) and all(fits(v, args[0]) for v in value)
     if origin is dict:
-        return isinstance(value, dict) and all(fits(k, args[0]) and fits(v, args[1]) for k, v in value.items())
+        return isinstance(value, dict) and all(
+            fits(k, args[0]) and fits(v, args[1]) for k, v in value.items()
+        )
     if hint is type(None):
         return value is None
     if hint in (int, float):
-        return isinstance(value, int if hint is int else int | float) and not isinstance(value, bool)
+        return isinstance(value, int if hint is int else int | float) and not isinstance(
+            value, bool
+        )
     if hint is Path:
         return isinstance(value, str | Path)
     return isinstance(value, origin or hint)
@@ -71,14 +93,23 @@ def check_value(key: str, value: Any, hint: Any, where: str) -> None:
     given = json.dumps(value, default=str)
     if not fits(value, hint):
         kind = "a boolean" if isinstance(value, bool) else describe(type(value))
-        raise MlsteerError(f"{where}: {key} = {given} is {kind}; expected {describe(hint)}{_fix(key, value, hint)}")
-    if any(isinstance(v, float) and not math.isfinite(v) for v in (value if isinstance(value, list) else [value])):
+        raise MlsteerError(
+            f"{where}: {key} = {given} is {kind}; expected {describe(hint)}{_fix(key, value, hint)}"
+        )
+    if any(
+        isinstance(v, float) and not math.isfinite(v)
+        for v in (value if isinstance(value, list) else [value])
+    ):
         raise MlsteerError(f"{where}: {key} = {given} is not finite; use finite numbers")
 
 
 def _fix(key: str, value: Any, hint: Any) -> str:
     """``; write layers = [6]`` where the intent is clear (a scalar for a list, a quoted number)."""
-    wanted = [arg for arg in get_args(hint) if arg is not type(None)] if get_origin(hint) in (Union, types.UnionType) else [hint]
+    wanted = (
+        [arg for arg in get_args(hint) if arg is not type(None)]
+        if get_origin(hint) in (Union, types.UnionType)
+        else [hint]
+    )
     for target in wanted:
         element = get_args(target)[0] if get_origin(target) is list else None
         bare = _number(value) if isinstance(value, str) else value
@@ -98,7 +129,9 @@ def _number(text: str) -> Any:
     return text
 
 
-def check_table(raw: Mapping[str, Any], cls: type, where: str, skip: frozenset[str] = frozenset()) -> None:
+def check_table(
+    raw: Mapping[str, Any], cls: type, where: str, skip: frozenset[str] = frozenset()
+) -> None:
     """Check every value of a TOML table against the type of ``cls``'s field of that name."""
     hints = get_type_hints(cls)
     for key, value in raw.items():
@@ -111,13 +144,19 @@ def learner_options(function: Any) -> dict[str, Any]:
     fill in, a dataclass-typed one (a config) replaced by that dataclass's fields."""
     try:
         hints = get_type_hints(function)
-    except (NameError, TypeError):  # an annotation only a type checker sees: fall back to the defaults' types
+    except (
+        NameError,
+        TypeError,
+    ):  # an annotation only a type checker sees: fall back to the defaults' types
         hints = {}
     options: dict[str, Any] = {}
     for parameter in inspect.signature(function).parameters.values():
         if parameter.kind is not parameter.KEYWORD_ONLY or parameter.name in _SUPPLIED:
             continue
-        hint = hints.get(parameter.name, type(parameter.default) if parameter.default is not parameter.empty else Any)
+        hint = hints.get(
+            parameter.name,
+            type(parameter.default) if parameter.default is not parameter.empty else Any,
+        )
         if dataclasses.is_dataclass(hint):
             options.update(get_type_hints(hint))
         else:
@@ -125,7 +164,9 @@ def learner_options(function: Any) -> dict[str, Any]:
     return options
 
 
-def check_learner_options(learner: str, function: Any, options: Mapping[str, Any], where: str) -> None:
+def check_learner_options(
+    learner: str, function: Any, options: Mapping[str, Any], where: str
+) -> None:
     """Raise on an option ``learner`` does not take (naming the close ones and all it takes) or a
     value of the wrong type."""
     allowed = learner_options(function)
@@ -134,7 +175,9 @@ def check_learner_options(learner: str, function: Any, options: Mapping[str, Any
             close = difflib.get_close_matches(key, allowed, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             takes = ", ".join(sorted(allowed)) or "none"
-            raise MlsteerError(f"{where}: learner {learner!r} has no option {key!r}; {hint}its options: {takes}")
+            raise MlsteerError(
+                f"{where}: learner {learner!r} has no option {key!r}; {hint}its options: {takes}"
+            )
         check_value(key, value, allowed[key], where)
 
 
@@ -142,12 +185,18 @@ def check_not_empty(where: str, **values: list | None) -> None:
     """Raise naming the first key given as an empty list (None: not given, the default applies)."""
     for key, value in values.items():
         if value is not None and not value:
-            raise MlsteerError(f"{where}: {key} is empty; list at least one value (or leave the key out for the default)")
+            raise MlsteerError(
+                f"{where}: {key} is empty; list at least one value (or leave the key out for the default)"
+            )
 
 
 def check_at_least(where: str, minimum: int, **values: int | list[int] | None) -> None:
     """Raise naming the first key whose value (or any value of its list) is below ``minimum``."""
     for key, value in values.items():
-        low = [v for v in (value if isinstance(value, list) else [value]) if v is not None and v < minimum]
+        low = [
+            v
+            for v in (value if isinstance(value, list) else [value])
+            if v is not None and v < minimum
+        ]
         if low:
             raise MlsteerError(f"{where}: {key} has {low[0]}; use {minimum} or more")

@@ -93,7 +93,12 @@ class MlsteerLM(LM):
         self.vector_path: Path | None = None
         if vector is not None:
             self.vector_path, self.items = load_for_model(
-                self.model, str(vector), lang, "" if control == "none" else control, int(seed), layer
+                self.model,
+                str(vector),
+                lang,
+                "" if control == "none" else control,
+                int(seed),
+                layer,
             )
         self.batch_size = _batch_size(batch_size)
         config = self.model.bridge.original_model.config
@@ -118,10 +123,16 @@ class MlsteerLM(LM):
         for index, (context, _) in enumerate(pairs):
             groups.setdefault(context, []).append(index)
         # one query per context (at most batch_size continuations: an empty context is shared by many)
-        chunks = [rows[i : i + self.batch_size] for rows in groups.values() for i in range(0, len(rows), self.batch_size)]
+        chunks = [
+            rows[i : i + self.batch_size]
+            for rows in groups.values()
+            for i in range(0, len(rows), self.batch_size)
+        ]
         queries = [Query(pairs[rows[0]][0], tuple(pairs[r][1] for r in rows)) for rows in chunks]
         with self.steering():
-            scores = score_continuations(self.model, queries, self.batch_size, progress=not disable_tqdm)
+            scores = score_continuations(
+                self.model, queries, self.batch_size, progress=not disable_tqdm
+            )
         results: list[tuple[float, bool]] = [(0.0, False)] * len(pairs)
         for rows, values in zip(chunks, scores):
             for row, value in zip(rows, values):
@@ -132,11 +143,15 @@ class MlsteerLM(LM):
     def loglikelihood_rolling(self, requests, disable_tqdm: bool = False) -> list[float]:
         """Log-likelihood of each whole string after BOS, in disjoint windows of ``max_length``."""
         tokenizer = self.model.tokenizer
-        bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+        bos = (
+            tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+        )
         items, owners = [], []
         for number, request in enumerate(requests):
             ids = tokenizer(request.args[0], add_special_tokens=False)["input_ids"]
-            for context, target in map(make_disjoint_window, get_rolling_token_windows(ids, bos, self.max_length, 1)):
+            for context, target in map(
+                make_disjoint_window, get_rolling_token_windows(ids, bos, self.max_length, 1)
+            ):
                 items.append(TokenizedItem(list(context), (list(target),), (0,)))
                 owners.append(number)
         with self.steering():
@@ -161,8 +176,12 @@ class MlsteerLM(LM):
             for start in range(0, len(rows), self.batch_size):
                 batch = rows[start : start + self.batch_size]
                 with self.steering():
-                    texts = generate(self.model, [requests[r].args[0] for r in batch], max_new_tokens=max_new,
-                                     stop_strings=until).texts
+                    texts = generate(
+                        self.model,
+                        [requests[r].args[0] for r in batch],
+                        max_new_tokens=max_new,
+                        stop_strings=until,
+                    ).texts
                 for row, text in zip(batch, texts):
                     results[row] = text
                     self.cache_hook.add_partial("generate_until", requests[row].args, text)
@@ -174,7 +193,9 @@ class MlsteerLM(LM):
         """(stop strings, max new tokens) from a request's ``gen_kwargs``; sampling is refused."""
         kwargs = dict(kwargs or {})
         if kwargs.get("do_sample") and float(kwargs.get("temperature", 1.0)) > 0:
-            raise MlsteerError("mlsteer decodes greedily; run the task with --gen_kwargs do_sample=false")
+            raise MlsteerError(
+                "mlsteer decodes greedily; run the task with --gen_kwargs do_sample=false"
+            )
         until = kwargs.get("until") or ()
         until = (until,) if isinstance(until, str) else tuple(until)
         return until, int(kwargs.get("max_gen_toks", self.max_gen_toks))
@@ -193,7 +214,9 @@ def _batch_size(value: int | str | None) -> int:
     try:
         size = int(value)
     except ValueError:
-        raise MlsteerError(f"batch_size {value!r} is not a number; pass an integer such as 32") from None
+        raise MlsteerError(
+            f"batch_size {value!r} is not a number; pass an integer such as 32"
+        ) from None
     if size < 1:
         raise MlsteerError(f"batch_size must be at least 1, got {size}")
     return size

@@ -15,12 +15,15 @@ from importlib.resources import files
 from pathlib import Path
 
 from mlsteer.errors import MlsteerError
-from mlsteer.paths import cache_dir, data_dir as resolve_data_dir
+from mlsteer.paths import cache_dir
+from mlsteer.paths import data_dir as resolve_data_dir
 
 _PLACEHOLDER = "@MLSTEER_DATA@"
 
 
-def task_folder(data: str | os.PathLike | None = None, out: str | os.PathLike | None = None) -> Path:
+def task_folder(
+    data: str | os.PathLike | None = None, out: str | os.PathLike | None = None
+) -> Path:
     """A folder of the local task YAMLs with the data folder filled in, for ``--include_path``.
 
     ``data`` defaults to ``$MLSTEER_DATA``; ``out`` to a folder in mlsteer's cache named after
@@ -28,18 +31,24 @@ def task_folder(data: str | os.PathLike | None = None, out: str | os.PathLike | 
     """
     folder = resolve_data_dir(data)
     if folder is None:
-        raise MlsteerError("no benchmark folder for the local harness tasks; pass --data-dir or set $MLSTEER_DATA")
+        raise MlsteerError(
+            "no benchmark folder for the local harness tasks; pass --data-dir or set $MLSTEER_DATA"
+        )
     folder = folder.resolve()
     if not (folder / "xcopa").is_dir() and not (folder / "xnli").is_dir():
-        raise MlsteerError(f"{folder} holds neither xcopa/ nor xnli/; point --data-dir / $MLSTEER_DATA at the benchmark folder")
+        raise MlsteerError(
+            f"{folder} holds neither xcopa/ nor xnli/; point --data-dir / $MLSTEER_DATA at the benchmark folder"
+        )
     digest = hashlib.sha256(str(folder).encode()).hexdigest()[:12]
     target = Path(out) if out is not None else cache_dir() / "harness_tasks" / digest
     target.mkdir(parents=True, exist_ok=True)
     source = files("mlsteer.integrations") / "harness_tasks"
     for entry in source.iterdir():
         if entry.name.endswith(".yaml"):
-            (target / entry.name).write_text(entry.read_text(encoding="utf-8").replace(_PLACEHOLDER, str(folder)),
-                                             encoding="utf-8")
+            (target / entry.name).write_text(
+                entry.read_text(encoding="utf-8").replace(_PLACEHOLDER, str(folder)),
+                encoding="utf-8",
+            )
         elif entry.name.endswith(".py"):
             with entry.open("rb") as handle, (target / entry.name).open("wb") as copy:
                 shutil.copyfileobj(handle, copy)

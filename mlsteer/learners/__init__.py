@@ -33,7 +33,11 @@ METHODS = (*ACTIVATION_LEARNERS, "bipo")
 def get_learner(method: str) -> Learner:
     """The activation learner called ``method``; raises listing the valid names."""
     if method not in ACTIVATION_LEARNERS:
-        hint = " (bipo trains through the model: use mlsteer.learners.learn_bipo)" if method == "bipo" else ""
+        hint = (
+            " (bipo trains through the model: use mlsteer.learners.learn_bipo)"
+            if method == "bipo"
+            else ""
+        )
         raise MlsteerError(f"unknown learner {method!r}{hint}; use one of: {', '.join(METHODS)}")
     return ACTIVATION_LEARNERS[method]
 

@@ -72,7 +72,9 @@ def mean_norm(acts: Acts) -> float:
     return float(acts.float().norm(dim=-1).mean())
 
 
-def alignment_cosine(source: Acts, goal: Acts, steering: Steering | None = None, alpha: float = 1.0) -> float:
+def alignment_cosine(
+    source: Acts, goal: Acts, steering: Steering | None = None, alpha: float = 1.0
+) -> float:
     """Mean cosine between (steered) source rows and their goal rows."""
     source = source.float()
     if steering is not None:
@@ -80,7 +82,9 @@ def alignment_cosine(source: Acts, goal: Acts, steering: Steering | None = None,
     return float(torch.cosine_similarity(source, goal.float(), dim=-1).mean())
 
 
-def heldout_cosines(heldout: tuple[Acts, Acts] | None, steering: Steering) -> dict[str, float | None]:
+def heldout_cosines(
+    heldout: tuple[Acts, Acts] | None, steering: Steering
+) -> dict[str, float | None]:
     """Before/after cosines on held-out pairs (``None`` when there are none)."""
     if heldout is None:
         return {"heldout_cosine_before": None, "heldout_cosine_after": None}

@@ -83,7 +83,9 @@ def learn_bipo(
     steps_per_epoch = math.ceil(n / config.batch_size)
     total = config.epochs * steps_per_epoch
     warmup = min(config.warmup_steps, total // 2)  # short runs still get a decaying phase
-    optimiser_schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: _warmup_cosine(step, warmup, total))
+    optimiser_schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda step: _warmup_cosine(step, warmup, total)
+    )
     losses: list[float] = []
     bar = tqdm(total=total, desc=f"bipo L{data.layer}", disable=not progress, leave=False)
     for _ in range(config.epochs):
@@ -93,7 +95,12 @@ def learn_bipo(
             direction = 1.0 if torch.rand(1, generator=generator).item() < 0.5 else -1.0
             rows = torch.cat([index, index + n])
             batch = both.rows(rows)
-            policy = logprobs(batch.input_ids, batch.attention_mask, _add(batch, vector, direction), batch.completion_mask)
+            policy = logprobs(
+                batch.input_ids,
+                batch.attention_mask,
+                _add(batch, vector, direction),
+                batch.completion_mask,
+            )
             ratio = policy - reference[rows]
             margin = ratio[: len(index)] - ratio[len(index) :]
             loss = -F.logsigmoid(direction * config.beta * margin).mean()
@@ -118,13 +125,19 @@ def learn_bipo(
     if heldout_triples is not None:
         extra = {
             "heldout_margin": preference_margin(heldout_triples, logprobs, steering.vector),
-            "heldout_margin_negated": preference_margin(heldout_triples, logprobs, -steering.vector),
+            "heldout_margin_negated": preference_margin(
+                heldout_triples, logprobs, -steering.vector
+            ),
         }
-    return LearnResult(steering, Diagnostics(tuple(losses), **heldout_cosines(heldout, steering), extra=extra))
+    return LearnResult(
+        steering, Diagnostics(tuple(losses), **heldout_cosines(heldout, steering), extra=extra)
+    )
 
 
 @torch.no_grad()
-def preference_margin(data: PreferenceData, logprobs: LogProbFn, vector: Tensor, batch_size: int = 8) -> float:
+def preference_margin(
+    data: PreferenceData, logprobs: LogProbFn, vector: Tensor, batch_size: int = 8
+) -> float:
     """Mean over triples of ``log π_v(chosen)/π(chosen) - log π_v(rejected)/π(rejected)``:
     positive when adding ``vector`` favours the chosen completions."""
     both = _stack(data.chosen, data.rejected)
@@ -142,19 +155,33 @@ def _add(batch: CompletionTokens, vector: Tensor | None, direction: float) -> Te
 
 
 def _batched_logprobs(
-    logprobs: LogProbFn, tokens: CompletionTokens, vector: Tensor | None, direction: float, batch_size: int = 8
+    logprobs: LogProbFn,
+    tokens: CompletionTokens,
+    vector: Tensor | None,
+    direction: float,
+    batch_size: int = 8,
 ) -> Tensor:
     out = []
     for start in range(0, len(tokens), batch_size):
         batch = tokens.rows(torch.arange(start, min(start + batch_size, len(tokens))))
-        out.append(logprobs(batch.input_ids, batch.attention_mask, _add(batch, vector, direction), batch.completion_mask))
+        out.append(
+            logprobs(
+                batch.input_ids,
+                batch.attention_mask,
+                _add(batch, vector, direction),
+                batch.completion_mask,
+            )
+        )
     return torch.cat(out)
 
 
 def _stack(chosen: CompletionTokens, rejected: CompletionTokens) -> CompletionTokens:
     """Chosen rows then rejected rows (one forward pass scores both)."""
     return CompletionTokens(
-        *(torch.cat([getattr(chosen, f), getattr(rejected, f)]) for f in ("input_ids", "attention_mask", "completion_mask", "steer_mask", "resid"))
+        *(
+            torch.cat([getattr(chosen, f), getattr(rejected, f)])
+            for f in ("input_ids", "attention_mask", "completion_mask", "steer_mask", "resid")
+        )
     )
 
 

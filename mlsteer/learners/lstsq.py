@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import torch
 
-from mlsteer.learners.base import Acts, Diagnostics, LearnResult, check_paired, heldout_cosines, mean_norm
+from mlsteer.learners.base import (
+    Acts,
+    Diagnostics,
+    LearnResult,
+    check_paired,
+    heldout_cosines,
+    mean_norm,
+)
 from mlsteer.steering.vector import SteeringMap
 
 

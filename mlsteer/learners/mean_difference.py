@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from mlsteer.learners.base import Acts, Diagnostics, LearnResult, check_paired, heldout_cosines, mean_norm
+from mlsteer.learners.base import (
+    Acts,
+    Diagnostics,
+    LearnResult,
+    check_paired,
+    heldout_cosines,
+    mean_norm,
+)
 from mlsteer.steering.vector import SteeringVector
 
 

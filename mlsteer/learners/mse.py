@@ -17,7 +17,14 @@ import torch
 from tqdm.auto import tqdm
 
 from mlsteer.errors import check_choice
-from mlsteer.learners.base import Acts, Diagnostics, LearnResult, check_paired, heldout_cosines, mean_norm
+from mlsteer.learners.base import (
+    Acts,
+    Diagnostics,
+    LearnResult,
+    check_paired,
+    heldout_cosines,
+    mean_norm,
+)
 from mlsteer.steering.vector import SteeringVector
 
 
@@ -67,20 +74,37 @@ def learn_mse(
         model_fingerprint=model_fingerprint,
         resid_norm=mean_norm(source),
         train_hash=train_hash,
-        info={"n_pairs": len(source), "solver": solver, **({"config": vars(config)} if solver == "iterative" else {})},
+        info={
+            "n_pairs": len(source),
+            "solver": solver,
+            **({"config": vars(config)} if solver == "iterative" else {}),
+        },
     )
     final = float(((source + steering.vector - goal) ** 2).mean())
-    return LearnResult(steering, Diagnostics(tuple(losses), **heldout_cosines(heldout, steering), extra={"final_mse": final}))
+    return LearnResult(
+        steering,
+        Diagnostics(
+            tuple(losses), **heldout_cosines(heldout, steering), extra={"final_mse": final}
+        ),
+    )
 
 
-def _adamw_mse(source: Acts, goal: Acts, config: MSEConfig, seed: int, progress: bool) -> tuple[torch.Tensor, list[float]]:
+def _adamw_mse(
+    source: Acts, goal: Acts, config: MSEConfig, seed: int, progress: bool
+) -> tuple[torch.Tensor, list[float]]:
     generator = torch.Generator().manual_seed(seed)
-    lr = config.lr if config.lr is not None else config.lr_scale * float((goal - source).mean(0).abs().max())
+    lr = (
+        config.lr
+        if config.lr is not None
+        else config.lr_scale * float((goal - source).mean(0).abs().max())
+    )
     vector = torch.zeros(source.shape[1], requires_grad=True)
     optimiser = torch.optim.AdamW([vector], lr=lr, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(source) / config.batch_size)
     total = config.epochs * steps_per_epoch
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: 0.5 * (1 + math.cos(math.pi * step / total)))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda step: 0.5 * (1 + math.cos(math.pi * step / total))
+    )
     losses = []
     for _ in tqdm(range(config.epochs), desc="mse", disable=not progress, leave=False):
         order = torch.randperm(len(source), generator=generator)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import torch
 
-from mlsteer.learners.base import Acts, Diagnostics, LearnResult, check_paired, heldout_cosines, mean_norm
+from mlsteer.learners.base import (
+    Acts,
+    Diagnostics,
+    LearnResult,
+    check_paired,
+    heldout_cosines,
+    mean_norm,
+)
 from mlsteer.steering.vector import SteeringVector
 
 
@@ -41,4 +48,7 @@ def learn_pca(
         train_hash=train_hash,
         info={"n_pairs": len(source), "explained_variance": explained},
     )
-    return LearnResult(vector, Diagnostics(**heldout_cosines(heldout, vector), extra={"explained_variance": explained}))
+    return LearnResult(
+        vector,
+        Diagnostics(**heldout_cosines(heldout, vector), extra={"explained_variance": explained}),
+    )

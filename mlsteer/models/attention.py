@@ -28,7 +28,14 @@ from transformer_lens.model_bridge.generalized_components.normalization import N
 from mlsteer.errors import MlsteerError
 
 # Hook points that exist only inside TL's re-implemented attention.
-PATTERN_HOOKS = ("hook_attn_scores", "hook_pattern", "hook_rot_q", "hook_rot_k", "hook_q_normed", "hook_k_normed")
+PATTERN_HOOKS = (
+    "hook_attn_scores",
+    "hook_pattern",
+    "hook_rot_q",
+    "hook_rot_k",
+    "hook_q_normed",
+    "hook_k_normed",
+)
 NORM_HOOKS = ("hook_scale", "hook_normalized")
 
 

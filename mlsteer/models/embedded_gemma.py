@@ -121,6 +121,9 @@ def load_embedded_hf(
     path = convert_embedded()
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(
-        path, dtype=dtype, attn_implementation=attn_implementation, device_map=device_map or str(device)
+        path,
+        dtype=dtype,
+        attn_implementation=attn_implementation,
+        device_map=device_map or str(device),
     )
     return model.eval(), tokenizer

@@ -61,7 +61,9 @@ def load_model(
             to hook attention scores or patterns (see :mod:`mlsteer.models.attention`).
     """
     check_choice("attn_implementation", attn_implementation, ATTENTION)
-    hf_model, tokenizer, name, bridge_id = load_hf(name_or_path, device, dtype, seed, device_map, attn_implementation)
+    hf_model, tokenizer, name, bridge_id = load_hf(
+        name_or_path, device, dtype, seed, device_map, attn_implementation
+    )
     return wrap_hf_model(hf_model, tokenizer, name, bridge_id)
 
 
@@ -78,13 +80,27 @@ def load_hf(
     dtype = parse_dtype(dtype)
     placement = _placement(device, device_map)
     if name_or_path == EMBEDDED_NAME:
-        hf_model, tokenizer = load_embedded_hf(dtype=dtype, attn_implementation=attn_implementation, device_map=placement)
+        hf_model, tokenizer = load_embedded_hf(
+            dtype=dtype, attn_implementation=attn_implementation, device_map=placement
+        )
         return hf_model, tokenizer, EMBEDDED_NAME, BRIDGE_ID
     if name_or_path in TINY_MODELS:
-        if isinstance(placement, dict) or placement in ("auto", "balanced", "balanced_low_0", "sequential"):
-            raise MlsteerError(f"{name_or_path} is built in-process on one device; pass device=..., not device_map")
+        if isinstance(placement, dict) or placement in (
+            "auto",
+            "balanced",
+            "balanced_low_0",
+            "sequential",
+        ):
+            raise MlsteerError(
+                f"{name_or_path} is built in-process on one device; pass device=..., not device_map"
+            )
         hf_model = tiny_hf_model(name_or_path, seed=seed, attn_implementation=attn_implementation)
-        return hf_model.to(device=placement, dtype=dtype), tiny_tokenizer(), name_or_path, name_or_path
+        return (
+            hf_model.to(device=placement, dtype=dtype),
+            tiny_tokenizer(),
+            name_or_path,
+            name_or_path,
+        )
     source = parse_model_id(name_or_path).source  # a local folder or a Hub id
     tokenizer = AutoTokenizer.from_pretrained(source)
     hf_model = AutoModelForCausalLM.from_pretrained(
@@ -103,7 +119,19 @@ class ModelId:
 
 # A Hub repo id: OWNER/NAME, letters, digits, "_", "-" and "." (dots allowed: Qwen1.5, Llama-3.1).
 _HUB_ID = re.compile(r"[A-Za-z0-9_][\w.-]{0,95}/[A-Za-z0-9_][\w.-]{0,95}")
-_FILE_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth", ".json", ".jsonl", ".txt", ".tsv", ".toml", ".yaml")
+_FILE_SUFFIXES = (
+    ".safetensors",
+    ".bin",
+    ".gguf",
+    ".pt",
+    ".pth",
+    ".json",
+    ".jsonl",
+    ".txt",
+    ".tsv",
+    ".toml",
+    ".yaml",
+)
 
 
 def parse_model_id(name: str) -> ModelId:
@@ -115,12 +143,23 @@ def parse_model_id(name: str) -> ModelId:
     if path.is_dir():
         return ModelId("local", str(path))
     if path.exists():
-        raise UnknownModelError(f"{name} is a file; --model takes a model folder, a Hub id or a built-in name")
+        raise UnknownModelError(
+            f"{name} is a file; --model takes a model folder, a Hub id or a built-in name"
+        )
     looks_like_path = name.startswith((".", "/", "~")) or name.lower().endswith(_FILE_SUFFIXES)
-    if not looks_like_path and _HUB_ID.fullmatch(name) and ".." not in name and "--" not in name \
-            and not name.endswith((".", "-")):
+    if (
+        not looks_like_path
+        and _HUB_ID.fullmatch(name)
+        and ".." not in name
+        and "--" not in name
+        and not name.endswith((".", "-"))
+    ):
         return ModelId("hub", name)
-    where = f"no model folder at {path}" if looks_like_path or "/" in name else f"unknown model {name!r}"
+    where = (
+        f"no model folder at {path}"
+        if looks_like_path or "/" in name
+        else f"unknown model {name!r}"
+    )
     raise UnknownModelError(
         f"{where}; use one of the built-in models ({', '.join(BUILTIN_MODELS)}), a local Hugging Face "
         f"model folder, or a Hub id such as {PAPER_MODELS[3]!r}"
@@ -137,7 +176,9 @@ def _placement(device: str | torch.device, device_map: str | dict | None) -> str
     return device_map
 
 
-def wrap_hf_model(hf_model: PreTrainedModel, tokenizer: Any, name: str, bridge_id: str) -> SteerableModel:
+def wrap_hf_model(
+    hf_model: PreTrainedModel, tokenizer: Any, name: str, bridge_id: str
+) -> SteerableModel:
     """Put an already-loaded HF causal LM behind a bridge; nothing is downloaded. The bridge
     keeps the model where it is (one device, or accelerate's ``hf_device_map``) and the
     attention it was loaded with: SDPA unless it was loaded ``eager``."""
@@ -166,4 +207,4 @@ def wrap_hf_model(hf_model: PreTrainedModel, tokenizer: Any, name: str, bridge_i
 def offline_models() -> dict[str, str]:
     """Models usable with no network, with their state (for ``mlsteer info``)."""
     embedded = "cached" if is_embedded_cached() else "converts on first use (~50 s)"
-    return {EMBEDDED_NAME: embedded, **{name: "built in-process" for name in TINY_MODELS}}
+    return {EMBEDDED_NAME: embedded, **dict.fromkeys(TINY_MODELS, "built in-process")}

@@ -60,8 +60,14 @@ class UpperStack:
             for i in range(self.layer):
                 layers[i] = _PassThrough()
             layers[self.layer] = _Inject(resid)
-            device = self.model.device  # the embedding's: accelerate moves activations on from there
-            output = self._decoder(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device), use_cache=False)
+            device = (
+                self.model.device
+            )  # the embedding's: accelerate moves activations on from there
+            output = self._decoder(
+                input_ids=input_ids.to(device),
+                attention_mask=attention_mask.to(device),
+                use_cache=False,
+            )
         finally:
             for i, module in enumerate(originals):
                 layers[i] = module
@@ -85,6 +91,6 @@ class UpperStack:
         targets = input_ids[rows, cols + 1].unsqueeze(-1).to(logits.device)
         token_logprobs = logits.log_softmax(dim=-1).gather(-1, targets)[:, 0]
         # back on the device of the inputs (BiPO's vector and reference log-probs)
-        return torch.zeros(input_ids.shape[0], dtype=token_logprobs.dtype, device=resid.device).index_add(
-            0, rows.to(resid.device), token_logprobs.to(resid.device)
-        )
+        return torch.zeros(
+            input_ids.shape[0], dtype=token_logprobs.dtype, device=resid.device
+        ).index_add(0, rows.to(resid.device), token_logprobs.to(resid.device))

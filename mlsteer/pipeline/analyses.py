@@ -25,15 +25,24 @@ from mlsteer.plots.similarity import distance_matrix_figure, similarity_heatmap
 
 
 def run_similarity(
-    model: SteerableModel, langs: Sequence[str], out: str | os.PathLike, data_dir=None,
-    n_pairs: int = 100, seed: int = 0, center: bool = False, progress: bool = True, corpus: str = "tatoeba",
+    model: SteerableModel,
+    langs: Sequence[str],
+    out: str | os.PathLike,
+    data_dir=None,
+    n_pairs: int = 100,
+    seed: int = 0,
+    center: bool = False,
+    progress: bool = True,
+    corpus: str = "tatoeba",
 ) -> Path:
     """Figure 2: per language and layer, mean cosine of ``corpus`` sentences to their English."""
     layers = list(range(model.n_layers))
     pairs = {}
     for lang in langs:
         texts = load_pairs(corpus, lang, data_dir, n=n_pairs, seed=seed)
-        acts = cache_activations(model, list(texts.target + texts.english), layers, pooling="mean", progress=progress)
+        acts = cache_activations(
+            model, list(texts.target + texts.english), layers, pooling="mean", progress=progress
+        )
         pairs[lang] = (acts[: len(texts)], acts[len(texts) :])
     result = similarity_by_language(pairs, layers, center=center)
     out = Path(out)
@@ -47,15 +56,28 @@ def run_similarity(
     means |= {lang: target[:, middle].mean(0) for lang, (target, _) in pairs.items()}
     shared = torch.stack(list(means.values())).mean(0)
     names, matrix = language_distance_matrix({lang: mean - shared for lang, mean in means.items()})
-    write_text_atomic(out / f"distances_L{middle}.json", json.dumps({"layer": middle, "langs": names, "distance": matrix.tolist()}, indent=1))
+    write_text_atomic(
+        out / f"distances_L{middle}.json",
+        json.dumps({"layer": middle, "langs": names, "distance": matrix.tolist()}, indent=1),
+    )
     save_figure(distance_matrix_figure(names, matrix), out, f"{name}_distances_L{middle}")
     return save_figure(similarity_heatmap(result), out, name)
 
 
 def run_lens(
-    model: SteerableModel, langs: Sequence[str], out: str | os.PathLike, vectors: Mapping[str, str] | None = None,
-    data_dir=None, n_texts: int = 20, k: int = 10, alpha: float = 1.0, seed: int = 0, progress: bool = True,
-    sft: Mapping[str, SteerableModel] | None = None, detector: str = DEFAULT_TOKEN_DETECTOR, corpus: str = "tatoeba",
+    model: SteerableModel,
+    langs: Sequence[str],
+    out: str | os.PathLike,
+    vectors: Mapping[str, str] | None = None,
+    data_dir=None,
+    n_texts: int = 20,
+    k: int = 10,
+    alpha: float = 1.0,
+    seed: int = 0,
+    progress: bool = True,
+    sft: Mapping[str, SteerableModel] | None = None,
+    detector: str = DEFAULT_TOKEN_DETECTOR,
+    corpus: str = "tatoeba",
 ) -> list[Path]:
     """Figures 5/6: the lens's language distribution per layer for each language's ``corpus``
     sentences, base, steered (where ``vectors[lang]`` names a file) and fine-tuned (where
@@ -71,10 +93,28 @@ def run_lens(
         results = {}
         for name, runner, active in conditions(model, lang, vectors, alpha, sft):
             with active:
-                results[name] = language_distribution(logit_lens_topk(runner, texts, layers, k, progress=progress), shown, detect)
+                results[name] = language_distribution(
+                    logit_lens_topk(runner, texts, layers, k, progress=progress), shown, detect
+                )
         data = {name: values.tolist() for name, values in results.items()}
         out.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(out / f"lens_{lang}.json", json.dumps({"layers": layers, "langs": shown + ["other"], "k": k, "detector": detector, "conditions": data}, indent=1))
+        write_text_atomic(
+            out / f"lens_{lang}.json",
+            json.dumps(
+                {
+                    "layers": layers,
+                    "langs": shown + ["other"],
+                    "k": k,
+                    "detector": detector,
+                    "conditions": data,
+                },
+                indent=1,
+            ),
+        )
         title = f"Logit lens on {len(texts)} {lang} sentences (top-{k} tokens at the last position)"
-        paths.append(save_figure(language_distribution_figure(results, layers, shown, title), out, f"lens_{lang}"))
+        paths.append(
+            save_figure(
+                language_distribution_figure(results, layers, shown, title), out, f"lens_{lang}"
+            )
+        )
     return paths

@@ -23,8 +23,15 @@ from mlsteer.plots.io import save_figure
 
 
 def run_train_test_pca(
-    model: SteerableModel, langs: Sequence[str], out: str | os.PathLike, layer: int, task: str = "xcopa",
-    corpus: str = "tatoeba", data_dir: str | os.PathLike | None = None, n: int = 100, seed: int = 0,
+    model: SteerableModel,
+    langs: Sequence[str],
+    out: str | os.PathLike,
+    layer: int,
+    task: str = "xcopa",
+    corpus: str = "tatoeba",
+    data_dir: str | os.PathLike | None = None,
+    n: int = 100,
+    seed: int = 0,
     progress: bool = True,
 ) -> Path:
     """Per language: ``n`` seeded ``corpus`` target-language sentences (what vectors train on) vs
@@ -34,7 +41,9 @@ def run_train_test_pca(
         raise EmptyInputError("no languages; pass at least one language code")
     model.check_layer(layer)
     benchmark = get_task(task)
-    check_languages(list(langs), benchmark.languages, benchmark.name)  # before any language is computed
+    check_languages(
+        list(langs), benchmark.languages, benchmark.name
+    )  # before any language is computed
     task, label = benchmark.name, corpus_label(corpus)  # short names for the figure, not paths
     train_name, eval_name = f"{label} (train)", f"{task} (eval)"
     projections: dict[str, Projection] = {}
@@ -44,12 +53,18 @@ def run_train_test_pca(
         prompts = [benchmark.render(example).context for example in examples]
         if not prompts:
             raise EmptyInputError(f"{task} has no {lang} examples; check the data folder")
-        acts = cache_activations(model, train + prompts, [layer], pooling="mean", progress=progress)[:, 0]
+        acts = cache_activations(
+            model, train + prompts, [layer], pooling="mean", progress=progress
+        )[:, 0]
         projections[lang] = pca_2d({train_name: acts[: len(train)], eval_name: acts[len(train) :]})
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     data = {
-        "layer": layer, "task": task, "corpus": corpus, "n": n, "seed": seed,
+        "layer": layer,
+        "task": task,
+        "corpus": corpus,
+        "n": n,
+        "seed": seed,
         "langs": {lang: projection.to_dict() for lang, projection in projections.items()},
     }
     write_text_atomic(out / "pca.json", json.dumps(data, indent=1))

@@ -29,8 +29,9 @@ from mlsteer.paths import data_dir as resolve_data_dir
 from mlsteer.steering import save_steering
 
 
-
-def split_pairs(pairs: ParallelPairs, heldout_fraction: float, seed: int) -> tuple[ParallelPairs, ParallelPairs | None]:
+def split_pairs(
+    pairs: ParallelPairs, heldout_fraction: float, seed: int
+) -> tuple[ParallelPairs, ParallelPairs | None]:
     """Seeded train / held-out split; ``None`` held-out when the fraction is 0."""
     if not 0 <= heldout_fraction < 1:
         raise MlsteerError(f"held-out fraction {heldout_fraction} must be in [0, 1)")
@@ -72,7 +73,9 @@ def learn_from_corpus(
         check_writable(output)
     layers = check_layers(model, layers)
     if method == "bipo" and len(layers) > 1:
-        raise MlsteerError("bipo trains one layer per run; pass one --layer (all-layer mode is for closed-form learners)")
+        raise MlsteerError(
+            "bipo trains one layer per run; pass one --layer (all-layer mode is for closed-form learners)"
+        )
     pairs = load_pairs(corpus, lang, data_dir, n=n_pairs, seed=seed, goal=goal)
     train, heldout = split_pairs(pairs, heldout_fraction, seed)
     train_hash = hash_texts(train.english + train.target)
@@ -80,38 +83,72 @@ def learn_from_corpus(
     # BiPO trains from token-level residuals (encode_preferences), so its train pairs need no
     # pooled activations; only the held-out ones are cached for the cosine diagnostic.
     n = 0 if method == "bipo" else len(train)
-    texts = list(train.target + train.english)[: 2 * n] + list(heldout.target + heldout.english if heldout else ())
-    acts = cache_activations(model, texts, layers, pooling=pooling, progress=progress) if texts else None
+    texts = list(train.target + train.english)[: 2 * n] + list(
+        heldout.target + heldout.english if heldout else ()
+    )
+    acts = (
+        cache_activations(model, texts, layers, pooling=pooling, progress=progress)
+        if texts
+        else None
+    )
     results = []
     for column, layer in enumerate(layers):
         source, target = (acts[:n, column], acts[n : 2 * n, column]) if n else (None, None)
-        held = (acts[2 * n : 2 * n + len(heldout), column], acts[2 * n + len(heldout) :, column]) if heldout else None
-        common = dict(layer=layer, model_fingerprint=model.fingerprint, train_hash=train_hash, heldout=held, seed=seed)
+        held = (
+            (acts[2 * n : 2 * n + len(heldout), column], acts[2 * n + len(heldout) :, column])
+            if heldout
+            else None
+        )
+        common = dict(
+            layer=layer,
+            model_fingerprint=model.fingerprint,
+            train_hash=train_hash,
+            heldout=held,
+            seed=seed,
+        )
         if method == "bipo":
             triples = _bipo_triples(corpus, lang, train, data_dir, n_pairs, seed)
-            data = encode_preferences(model, triples, layer, progress=progress).to(model.layer_device(layer))
+            data = encode_preferences(model, triples, layer, progress=progress).to(
+                model.layer_device(layer)
+            )
             upper = UpperStack(model, layer)
             config = options.pop("config", BipoConfig())
             result = learn_bipo(
-                data, upper.completion_logprobs, model_fingerprint=model.fingerprint, config=config,
-                seed=seed, train_hash=train_hash, heldout=held, progress=progress,
+                data,
+                upper.completion_logprobs,
+                model_fingerprint=model.fingerprint,
+                config=config,
+                seed=seed,
+                train_hash=train_hash,
+                heldout=held,
+                progress=progress,
             )
         else:
             result = get_learner(method)(source, target, **common, **options)
-        info = {**result.steering.info, "lang": lang, "goal": goal, "corpus": corpus, "pooling": pooling,
-                "heldout_cosine_before": result.diagnostics.heldout_cosine_before,
-                "heldout_cosine_after": result.diagnostics.heldout_cosine_after}
+        info = {
+            **result.steering.info,
+            "lang": lang,
+            "goal": goal,
+            "corpus": corpus,
+            "pooling": pooling,
+            "heldout_cosine_before": result.diagnostics.heldout_cosine_before,
+            "heldout_cosine_after": result.diagnostics.heldout_cosine_after,
+        }
         results.append(LearnResult(replace(result.steering, info=info), result.diagnostics))
     return results
 
 
-def _bipo_triples(corpus: str, lang: str, train: ParallelPairs, data_dir, n_pairs, seed) -> list[PreferenceTriple]:
+def _bipo_triples(
+    corpus: str, lang: str, train: ParallelPairs, data_dir, n_pairs, seed
+) -> list[PreferenceTriple]:
     """MSVAMP trains on answers (task builder); other corpora on translations (parallel builder)."""
     if corpus != "msvamp":
         return triples_from_parallel(train)
     folder = resolve_data_dir(data_dir)
     if folder is None:
-        raise MlsteerError("bipo on msvamp reads the answers from local files; pass --data-dir or set $MLSTEER_DATA")
+        raise MlsteerError(
+            "bipo on msvamp reads the answers from local files; pass --data-dir or set $MLSTEER_DATA"
+        )
     rows = {r.target_question: r for r in read_msvamp_rows(folder, lang)}
     kept = [rows[q] for q in train.target]
     return triples_from_answers([r.target_question for r in kept], [r.answer for r in kept], lang)
@@ -122,5 +159,7 @@ def save_results(path: str | os.PathLike, results: list[LearnResult]) -> Path:
     written whole or not at all."""
     path = save_steering(path, [r.steering for r in results])
     diagnostics = [{"layer": r.steering.layer, **asdict(r.diagnostics)} for r in results]
-    write_text_atomic(Path(str(path) + ".diagnostics.json"), json.dumps(diagnostics, indent=1, default=str))
+    write_text_atomic(
+        Path(str(path) + ".diagnostics.json"), json.dumps(diagnostics, indent=1, default=str)
+    )
     return path

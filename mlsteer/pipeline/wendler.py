@@ -41,9 +41,17 @@ def source_for(target_lang: str, source_lang: str = "fr") -> str:
 
 
 def run_wendler(
-    model: SteerableModel, langs: Sequence[str], out: str | os.PathLike, vectors: Mapping[str, str] | None = None,
-    alpha: float = 1.0, source_lang: str = "fr", n_shots: int = 4, seed: int = 0, progress: bool = True,
-    words: Sequence[Mapping[str, str]] | None = None, sft: Mapping[str, SteerableModel] | None = None,
+    model: SteerableModel,
+    langs: Sequence[str],
+    out: str | os.PathLike,
+    vectors: Mapping[str, str] | None = None,
+    alpha: float = 1.0,
+    source_lang: str = "fr",
+    n_shots: int = 4,
+    seed: int = 0,
+    progress: bool = True,
+    words: Sequence[Mapping[str, str]] | None = None,
+    sft: Mapping[str, SteerableModel] | None = None,
 ) -> list[Path]:
     """Per target language: Wendler's p(English) and p(target) per layer on ``source -> target``
     word translation, base, steered (where ``vectors[lang]`` names a file) with ``alpha``, and
@@ -61,20 +69,34 @@ def run_wendler(
     paths = []
     for lang in langs:
         source = source_for(lang, source_lang)
-        prompts, sets, dropped = _measurable(build_translation_prompts(rows, source, lang, n_shots, seed), index)
+        prompts, sets, dropped = _measurable(
+            build_translation_prompts(rows, source, lang, n_shots, seed), index
+        )
         texts = [prompt.text for prompt in prompts]
         results: dict[str, WendlerResult] = {}
         for name, runner, active in conditions(model, lang, vectors, alpha, sft):
             with active:
-                results[name] = answer_mass(logit_lens_mass(runner, texts, layers, sets, progress=progress), layers)
+                results[name] = answer_mass(
+                    logit_lens_mass(runner, texts, layers, sets, progress=progress), layers
+                )
         out.mkdir(parents=True, exist_ok=True)
         data = {
-            "source_lang": source, "target_lang": lang, "n_shots": n_shots, "seed": seed, "layers": layers,
-            "n_prompts": len(prompts), "n_dropped": dropped, "example_prompt": texts[0],
+            "source_lang": source,
+            "target_lang": lang,
+            "n_shots": n_shots,
+            "seed": seed,
+            "layers": layers,
+            "n_prompts": len(prompts),
+            "n_dropped": dropped,
+            "example_prompt": texts[0],
             "conditions": {name: result.to_dict() for name, result in results.items()},
         }
-        write_text_atomic(out / f"wendler_{lang}.json", json.dumps(data, indent=1, ensure_ascii=False))
-        title = f"Latent English (Wendler et al.): {len(prompts)} {source} -> {lang} word translations"
+        write_text_atomic(
+            out / f"wendler_{lang}.json", json.dumps(data, indent=1, ensure_ascii=False)
+        )
+        title = (
+            f"Latent English (Wendler et al.): {len(prompts)} {source} -> {lang} word translations"
+        )
         paths.append(save_figure(wendler_figure(results, lang, title), out, f"wendler_{lang}"))
     return paths
 

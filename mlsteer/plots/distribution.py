@@ -37,17 +37,25 @@ def distribution_figure(projections: Mapping[str, Projection], title: str = "") 
         for index, group in enumerate(projection.groups):
             xy = projection.coords[group]
             figure.add_trace(
-                go.Scatter(x=xy[:, 0].tolist(), y=xy[:, 1].tolist(), mode="markers", name=group, legendgroup=group,
-                           showlegend=group not in seen,
-                           marker={"color": _PALETTE[index % len(_PALETTE)], "size": 6, "opacity": 0.7},
-                           hovertemplate=f"{group} %{{pointNumber}}<extra></extra>"),
-                row=1, col=col,
+                go.Scatter(
+                    x=xy[:, 0].tolist(),
+                    y=xy[:, 1].tolist(),
+                    mode="markers",
+                    name=group,
+                    legendgroup=group,
+                    showlegend=group not in seen,
+                    marker={"color": _PALETTE[index % len(_PALETTE)], "size": 6, "opacity": 0.7},
+                    hovertemplate=f"{group} %{{pointNumber}}<extra></extra>",
+                ),
+                row=1,
+                col=col,
             )
             seen.add(group)
         pc1, pc2 = projection.explained.tolist()
         figure.update_xaxes(title_text=f"PC1 ({pc1:.0%})", row=1, col=col)
         figure.update_yaxes(title_text=f"PC2 ({pc2:.0%})", row=1, col=col)
     figure.update_layout(
-        title=title or "Training texts vs evaluation prompts (PCA of pooled activations)", legend_title="texts"
+        title=title or "Training texts vs evaluation prompts (PCA of pooled activations)",
+        legend_title="texts",
     )
     return figure

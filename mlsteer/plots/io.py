@@ -39,6 +39,10 @@ def load_figures(run_dir: str | os.PathLike) -> dict[str, go.Figure]:
 
     def name(path: Path) -> str:
         folder = path.parent.parent.relative_to(run_dir)
-        return path.stem if stems[path.stem] == 1 or folder == Path(".") else "-".join([*folder.parts, path.stem])
+        return (
+            path.stem
+            if stems[path.stem] == 1 or folder == Path(".")
+            else "-".join([*folder.parts, path.stem])
+        )
 
     return {name(path): pio.from_json(path.read_text(encoding="utf-8")) for path in found}

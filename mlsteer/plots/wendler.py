@@ -17,7 +17,9 @@ _COLOURS = {"en": "#1f77b4", "target": "#d62728"}
 _BANDS = {"en": "rgba(31,119,180,0.2)", "target": "rgba(214,39,40,0.2)"}
 
 
-def wendler_figure(conditions: Mapping[str, WendlerResult], target_lang: str, title: str = "") -> go.Figure:
+def wendler_figure(
+    conditions: Mapping[str, WendlerResult], target_lang: str, title: str = ""
+) -> go.Figure:
     """Per condition, p(English answer) and p(target answer) per layer, mean +- one SE."""
     if not conditions:
         raise EmptyInputError("no conditions to plot; pass at least one WendlerResult")
@@ -33,19 +35,38 @@ def wendler_figure(conditions: Mapping[str, WendlerResult], target_lang: str, ti
         ):
             upper, lower = (mean + se).tolist(), (mean - se).clamp_min(0).tolist()
             figure.add_trace(
-                go.Scatter(x=layers + layers[::-1], y=upper + lower[::-1], fill="toself", fillcolor=_BANDS[key],
-                           line={"width": 0}, hoverinfo="skip", legendgroup=label, showlegend=False),
-                row=1, col=col,
+                go.Scatter(
+                    x=layers + layers[::-1],
+                    y=upper + lower[::-1],
+                    fill="toself",
+                    fillcolor=_BANDS[key],
+                    line={"width": 0},
+                    hoverinfo="skip",
+                    legendgroup=label,
+                    showlegend=False,
+                ),
+                row=1,
+                col=col,
             )
             figure.add_trace(
-                go.Scatter(x=layers, y=mean.tolist(), mode="lines+markers", name=label, line={"color": _COLOURS[key]},
-                           legendgroup=label, showlegend=col == 1,
-                           hovertemplate=f"{label}, layer %{{x}}: %{{y:.3f}}<extra></extra>"),
-                row=1, col=col,
+                go.Scatter(
+                    x=layers,
+                    y=mean.tolist(),
+                    mode="lines+markers",
+                    name=label,
+                    line={"color": _COLOURS[key]},
+                    legendgroup=label,
+                    showlegend=col == 1,
+                    hovertemplate=f"{label}, layer %{{x}}: %{{y:.3f}}<extra></extra>",
+                ),
+                row=1,
+                col=col,
             )
     figure.update_layout(
-        title=title or f"Logit lens on translation into {target_name}: probability of the answer's language",
-        yaxis_title="lens probability of the answer's prefixes", legend_title="answer",
+        title=title
+        or f"Logit lens on translation into {target_name}: probability of the answer's language",
+        yaxis_title="lens probability of the answer's prefixes",
+        legend_title="answer",
     )
     figure.update_xaxes(title_text="layer")
     return figure

@@ -62,12 +62,18 @@ class _Section:
     children: list[tuple[str, str]] = field(default_factory=list)  # (id, title) for the contents
 
 
-def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None, exports: bool = True) -> ReportPaths:
+def build_report(
+    run_dir: str | os.PathLike, out: str | os.PathLike | None = None, exports: bool = True
+) -> ReportPaths:
     """Write ``RUN_DIR/report.html`` (or ``out``) and, with ``exports``, ``RUN_DIR/exports/*.png|svg``."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise MlsteerError(f"{run_dir} is not a folder; pass a run folder written by {PRODUCERS} (--out)")
-    out_path = check_writable(Path(out) if out is not None else run_dir / REPORT)  # before the slow exports
+        raise MlsteerError(
+            f"{run_dir} is not a folder; pass a run folder written by {PRODUCERS} (--out)"
+        )
+    out_path = check_writable(
+        Path(out) if out is not None else run_dir / REPORT
+    )  # before the slow exports
     summary = run_dir / SUMMARY
     summary_text = summary.read_text(encoding="utf-8") if summary.is_file() else None
     figures = load_figures(run_dir)
@@ -86,7 +92,9 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
         paths.exports, paths.skipped = export_figures(figures, run_dir / EXPORTS)
 
     page = render_page(run_dir, out_path, summary_text, tables, figures, paths.exports, notes)
-    write_text_atomic(out_path, page)  # a killed build leaves the previous report, never half of one
+    write_text_atomic(
+        out_path, page
+    )  # a killed build leaves the previous report, never half of one
     return paths
 
 
@@ -96,7 +104,9 @@ def _load_tables(run_dir: Path) -> list[tuple[str, list]]:
     from mlsteer.evaluation.table import build_tables
 
     found = []
-    for db in sorted(run_dir.rglob(RESULTS), key=lambda p: (len(p.relative_to(run_dir).parts), str(p))):
+    for db in sorted(
+        run_dir.rglob(RESULTS), key=lambda p: (len(p.relative_to(run_dir).parts), str(p))
+    ):
         store = ResultStore(db.parent)
         try:
             tables = build_tables(store)
@@ -111,7 +121,9 @@ def _load_notes(run_dir: Path) -> list[tuple[str, str]]:
     """``[(path relative to the run, markdown), ...]``: the tables analyses write beside their
     data (``sweep_*.md``, ``transfer_*.md``, ``pivot_*.md``...); ``table.md`` repeats the stores."""
     skip = {SUMMARY, "table.md"}
-    found = sorted(p for p in run_dir.rglob("*.md") if p.name not in skip and EXPORTS not in p.parts)
+    found = sorted(
+        p for p in run_dir.rglob("*.md") if p.name not in skip and EXPORTS not in p.parts
+    )
     return [(p.relative_to(run_dir).as_posix(), p.read_text(encoding="utf-8")) for p in found]
 
 
@@ -138,14 +150,23 @@ def _markdown(text: str) -> str:
 
 def _figure_html(figure: go.Figure, div_id: str) -> str:
     return figure.to_html(
-        full_html=False, include_plotlyjs=False, div_id=div_id, default_width="100%",
-        default_height="520px", config={"responsive": True, "displaylogo": False},
+        full_html=False,
+        include_plotlyjs=False,
+        div_id=div_id,
+        default_width="100%",
+        default_height="520px",
+        config={"responsive": True, "displaylogo": False},
     )
 
 
 def render_page(
-    run_dir: Path, out_path: Path, summary: str | None, tables: list[tuple[str, list]],
-    figures: dict[str, go.Figure], exported: list[Path] | None = None, notes: list[tuple[str, str]] | None = None,
+    run_dir: Path,
+    out_path: Path,
+    summary: str | None,
+    tables: list[tuple[str, list]],
+    figures: dict[str, go.Figure],
+    exported: list[Path] | None = None,
+    notes: list[tuple[str, str]] | None = None,
 ) -> str:
     from plotly.offline import get_plotlyjs
 
@@ -156,8 +177,10 @@ def render_page(
         sections.append(_Section(_slug("summary", taken), "Summary", _markdown(summary)))
     if notes:
         children = [(_slug(f"note-{name}", taken), name) for name, _ in notes]
-        body = "\n".join(f'<h3 id="{cid}">{html.escape(name)}</h3>\n<div class="table">{_markdown(text)}</div>'
-                         for (cid, name), (_, text) in zip(children, notes))
+        body = "\n".join(
+            f'<h3 id="{cid}">{html.escape(name)}</h3>\n<div class="table">{_markdown(text)}</div>'
+            for (cid, name), (_, text) in zip(children, notes)
+        )
         sections.append(_Section(_slug("analyses", taken), "Analysis tables", body, children))
     if tables:
         parts, children = [], []
@@ -165,9 +188,13 @@ def render_page(
             sub_id = _slug(f"results-{folder}" if folder != "." else "results-run", taken)
             title = f"{folder}/{RESULTS}" if folder != "." else RESULTS
             children.append((sub_id, title))
-            rendered = "\n".join(f'<div class="table">{_markdown(t.markdown())}</div>' for t in folder_tables)
+            rendered = "\n".join(
+                f'<div class="table">{_markdown(t.markdown())}</div>' for t in folder_tables
+            )
             parts.append(f'<h3 id="{sub_id}">{html.escape(title)}</h3>\n{rendered}')
-        sections.append(_Section(_slug("tables", taken), "Results tables", "\n".join(parts), children))
+        sections.append(
+            _Section(_slug("tables", taken), "Results tables", "\n".join(parts), children)
+        )
 
     by_path = {p.stem + p.suffix: p for p in exported or []}
     for key, heading, _ in GROUPS:
@@ -181,7 +208,9 @@ def render_page(
             links = []
             for fmt in ("png", "svg"):
                 if f"{name}.{fmt}" in by_path:
-                    href = Path(os.path.relpath(by_path[f"{name}.{fmt}"], out_path.parent)).as_posix()
+                    href = Path(
+                        os.path.relpath(by_path[f"{name}.{fmt}"], out_path.parent)
+                    ).as_posix()
                     links.append(f'<a href="{html.escape(href)}">{fmt.upper()}</a>')
             export_links = f' <span class="exports">{" · ".join(links)}</span>' if links else ""
             parts.append(
@@ -192,12 +221,20 @@ def render_page(
 
     toc = "\n".join(
         f'<li><a href="#{s.id}">{html.escape(s.title)}</a>'
-        + ("<ul>" + "".join(f'<li><a href="#{cid}">{html.escape(t)}</a></li>'
-                            for cid, t in s.children) + "</ul>" if s.children else "")
+        + (
+            "<ul>"
+            + "".join(f'<li><a href="#{cid}">{html.escape(t)}</a></li>' for cid, t in s.children)
+            + "</ul>"
+            if s.children
+            else ""
+        )
         + "</li>"
         for s in sections
     )
-    body = "\n".join(f'<section id="{s.id}">\n<h2>{html.escape(s.title)}</h2>\n{s.body}\n</section>' for s in sections)
+    body = "\n".join(
+        f'<section id="{s.id}">\n<h2>{html.escape(s.title)}</h2>\n{s.body}\n</section>'
+        for s in sections
+    )
     title = f"mlsteer report: {run_dir.resolve().name}"
     generated = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
     return f"""<!DOCTYPE html>
@@ -231,7 +268,7 @@ def _version() -> str:
         from importlib.metadata import version
 
         return version("mlsteer")
-    except Exception:  # noqa: BLE001  (not installed: fall back to the source tree's version)
+    except Exception:
         from mlsteer import __version__
 
         return __version__
@@ -241,7 +278,7 @@ _ERROR_RECORDER = """
 (function () {
   var errors = [];
   function show() {
-    var pre = document.getElementById('%s');
+    var pre = document.getElementById('__ERRORS_ID__');
     if (pre) { pre.textContent = errors.join('\\n'); }
   }
   function record(text) { errors.push(String(text)); show(); }
@@ -263,7 +300,7 @@ _ERROR_RECORDER = """
   };
   document.addEventListener('DOMContentLoaded', show);
 })();
-""" % ERRORS_ID
+""".replace("__ERRORS_ID__", ERRORS_ID)  # a placeholder: the script is full of braces
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto; max-width: 1200px;

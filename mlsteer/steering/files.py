@@ -30,7 +30,10 @@ def save_steering(path: str | os.PathLike, items: Sequence[Steering]) -> Path:
 def load_steering(path: str | os.PathLike) -> list[Steering]:
     """Every entry of a file written by :func:`save_steering`; a damaged file raises
     ``corrupt file: PATH (...)`` (see :func:`mlsteer.steering.fileformat.read_entries`)."""
-    return [_CLASSES[entry.kind].from_entry(entry, path, index) for index, entry in enumerate(read_entries(path))]
+    return [
+        _CLASSES[entry.kind].from_entry(entry, path, index)
+        for index, entry in enumerate(read_entries(path))
+    ]
 
 
 def load_one(path: str | os.PathLike, cls: type) -> Steering:

@@ -44,7 +44,9 @@ def generate(
     """
     prompts = check_texts(prompts, "prompts")
     if not 0 <= max_new_tokens <= max_tokens(model):  # the output buffer is allocated up front
-        raise MlsteerError(f"max_new_tokens must be from 0 to {max_tokens(model)} ({model.name}'s limit), got {max_new_tokens}")
+        raise MlsteerError(
+            f"max_new_tokens must be from 0 to {max_tokens(model)} ({model.name}'s limit), got {max_new_tokens}"
+        )
     tokenizer = model.tokenizer
     encoded = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left")
     check_lengths(model, encoded["attention_mask"].sum(dim=1).tolist(), what="prompt")
@@ -57,35 +59,55 @@ def generate(
     eos_id, pad_id = tokenizer.eos_token_id, tokenizer.pad_token_id
     out = torch.full((len(prompts), max_new_tokens), pad_id, dtype=torch.long)
     active = torch.arange(len(prompts))  # batch rows still generating, as indices into ``prompts``
-    window = 4 * max((len(s) for s in stop_strings), default=0) + 1  # tokens that can hold a stop string
+    window = (
+        4 * max((len(s) for s in stop_strings), default=0) + 1
+    )  # tokens that can hold a stop string
     past, steps = None, 0
-    for step in tqdm(range(max_new_tokens), desc="generate", unit="tok", disable=not progress, leave=False):
+    for step in tqdm(
+        range(max_new_tokens), desc="generate", unit="tok", disable=not progress, leave=False
+    ):
         cached = use_kv_cache and past is not None
         step_ids, step_positions = (ids[:, -1:], positions[:, -1:]) if cached else (ids, positions)
         where = DecodingPositions(
-            offset=ids.shape[1] - step_ids.shape[1], prompt_length=prompt_length,
+            offset=ids.shape[1] - step_ids.shape[1],
+            prompt_length=prompt_length,
             bos_index=None if bos_index is None else bos_index[active],
         )
         with decoding_at(model, where):
             if use_kv_cache:
-                logits, past = model.bridge(step_ids, attention_mask=mask, position_ids=step_positions,
-                                            past_key_values=past, use_cache=True, return_type="logits_and_cache")
+                logits, past = model.bridge(
+                    step_ids,
+                    attention_mask=mask,
+                    position_ids=step_positions,
+                    past_key_values=past,
+                    use_cache=True,
+                    return_type="logits_and_cache",
+                )
             else:
                 logits = model.bridge(step_ids, attention_mask=mask, position_ids=step_positions)
-        next_token = logits[:, -1].argmax(dim=-1).to(ids.device)  # logits may sit on the last layer's device
+        next_token = (
+            logits[:, -1].argmax(dim=-1).to(ids.device)
+        )  # logits may sit on the last layer's device
         out[active, step] = next_token.cpu()
         steps = step + 1
         done = torch.zeros(len(active), dtype=torch.bool)
         if stop_at_eos and eos_id is not None:
             done |= (next_token == eos_id).cpu()
         if stop_strings:
-            done |= _hit_stop(tokenizer, out[active, max(0, step + 1 - window) : step + 1], stop_strings)
+            done |= _hit_stop(
+                tokenizer, out[active, max(0, step + 1 - window) : step + 1], stop_strings
+            )
         keep = (~done).nonzero()[:, 0]
         if len(keep) == 0:
             break
         if len(keep) < len(active):  # finished rows leave the batch, with their cache rows
             active, index = active[keep], keep.to(ids.device)
-            ids, mask, positions, next_token = ids[index], mask[index], positions[index], next_token[index]
+            ids, mask, positions, next_token = (
+                ids[index],
+                mask[index],
+                positions[index],
+                next_token[index],
+            )
             if past is not None:
                 past.reorder_cache(index)
         ids = torch.cat([ids, next_token[:, None]], dim=1)
@@ -99,8 +121,13 @@ def generate(
 def _hit_stop(tokenizer, tails: Tensor, stop_strings: Sequence[str]) -> Tensor:
     """Rows whose newest tokens (``tails``: enough of them to hold any stop string, since a
     character spans at most 4 byte-level tokens) contain a stop string."""
-    return torch.tensor([any(s in tokenizer.decode(row, skip_special_tokens=True) for s in stop_strings) for row in tails],
-                        dtype=torch.bool)
+    return torch.tensor(
+        [
+            any(s in tokenizer.decode(row, skip_special_tokens=True) for s in stop_strings)
+            for row in tails
+        ],
+        dtype=torch.bool,
+    )
 
 
 def _cut(text: str, stop_strings: Sequence[str]) -> str:

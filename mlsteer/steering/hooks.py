@@ -25,7 +25,12 @@ SCALES: tuple[str, ...] = ("absolute", "relative")
 
 
 def position_mask(
-    where: DecodingPositions, batch: int, seq: int, positions: Positions, include_bos: bool, adds_bos: bool
+    where: DecodingPositions,
+    batch: int,
+    seq: int,
+    positions: Positions,
+    include_bos: bool,
+    adds_bos: bool,
 ) -> Bool[Tensor, "batch pos"]:
     """Which of the ``seq`` positions in this forward pass get steered."""
     absolute = torch.arange(where.offset, where.offset + seq).expand(batch, seq)
@@ -36,7 +41,11 @@ def position_mask(
     else:
         mask = absolute >= where.prompt_length
     if not include_bos and adds_bos:
-        bos = torch.zeros(batch, dtype=torch.long) if where.bos_index is None else where.bos_index.cpu()
+        bos = (
+            torch.zeros(batch, dtype=torch.long)
+            if where.bos_index is None
+            else where.bos_index.cpu()
+        )
         mask = mask & (absolute != bos.unsqueeze(1))
     return mask
 
@@ -79,12 +88,16 @@ def steer(
     check_choice("scale", scale, SCALES)
     items = [steering] if not isinstance(steering, Sequence) else list(steering)
     if not items:  # steering nothing while results say "steered" would be a silent wrong result
-        raise EmptyInputError("nothing to steer with: the list of vectors/maps is empty; pass at least one")
+        raise EmptyInputError(
+            "nothing to steer with: the list of vectors/maps is empty; pass at least one"
+        )
     wrong = [item for item in items if not isinstance(item, Steering)]
     if wrong:  # e.g. a file path: a str is a sequence too
         given = type(steering if isinstance(steering, str) else wrong[0]).__name__
-        raise MlsteerError(f"steer takes SteeringVector/SteeringMap objects, not {given}; "
-                           "read a file with mlsteer.steering.load_steering(path) first")
+        raise MlsteerError(
+            f"steer takes SteeringVector/SteeringMap objects, not {given}; "
+            "read a file with mlsteer.steering.load_steering(path) first"
+        )
     layers = [item.layer for item in items]
     if len(set(layers)) != len(layers):
         raise MlsteerError(f"two steering entries share a layer ({layers}); give one per layer")
@@ -93,13 +106,19 @@ def steer(
         item.check_compatible(model, allow_other_model=allow_other_model)
         # validates alpha (finite, no overflow in the model's dtype) and scale; the delta lives
         # on its own layer's device (device_map splits)
-        apply = item.prepare(alpha, scale == "relative", model.layer_device(item.layer), model.dtype)
-        hooks.append((item.hook_name, _steering_hook(model, apply, positions, include_bos, model.adds_bos)))
+        apply = item.prepare(
+            alpha, scale == "relative", model.layer_device(item.layer), model.dtype
+        )
+        hooks.append(
+            (item.hook_name, _steering_hook(model, apply, positions, include_bos, model.adds_bos))
+        )
     with model.bridge.hooks(fwd_hooks=hooks):
         yield model
 
 
-def _steering_hook(model: SteerableModel, apply: Applier, positions: Positions, include_bos: bool, adds_bos: bool):
+def _steering_hook(
+    model: SteerableModel, apply: Applier, positions: Positions, include_bos: bool, adds_bos: bool
+):
     """The hook for one entry (built per entry, so each closure keeps its own)."""
 
     def hook(resid: Tensor, hook) -> Tensor:

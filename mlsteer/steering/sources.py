@@ -21,11 +21,15 @@ def vector_path(source: str | os.PathLike, lang: str | None) -> Path:
     if not source.is_dir():
         return source
     if not lang:
-        raise MlsteerError(f"{source} is a folder of per-language vectors; name the language (lang=sw / --lang sw)")
+        raise MlsteerError(
+            f"{source} is a folder of per-language vectors; name the language (lang=sw / --lang sw)"
+        )
     path = source / f"{lang}.safetensors"
     if not path.is_file():
         have = sorted(p.stem for p in source.glob("*.safetensors"))
-        raise MlsteerError(f"vector folder {source} has no {lang}.safetensors; it has: {', '.join(have) or 'none'}")
+        raise MlsteerError(
+            f"vector folder {source} has no {lang}.safetensors; it has: {', '.join(have) or 'none'}"
+        )
     return path
 
 
@@ -46,7 +50,10 @@ def load_for_model(
 
 
 def checked_entries(
-    model: SteerableModel, source: str | os.PathLike, lang: str | None = None, layer: int | None = None,
+    model: SteerableModel,
+    source: str | os.PathLike,
+    lang: str | None = None,
+    layer: int | None = None,
 ) -> tuple[Path, list[Steering]]:
     """The file used for ``lang`` and its entries as stored (only ``layer``'s if given), checked
     to fit ``model``."""

@@ -24,7 +24,6 @@ from mlsteer.io import corrupt
 from mlsteer.models.wrapper import SteerableModel
 from mlsteer.steering.fileformat import TENSORS, Entry, read_entries, write_entries
 
-
 # (resid [batch, pos, d_model], mask [batch, pos]) -> steered resid
 Applier = Callable[[Tensor, Tensor], Tensor]
 
@@ -70,14 +69,22 @@ def check_shift(norm: float, resid_norm: float, alpha: float, what: str) -> None
             "model's norm layers (every later number would be inf or NaN); use a much smaller alpha"
         )
     if math.isfinite(resid_norm) and resid_norm > 0 and norm > STRONG_SHIFT * resid_norm:
-        warnings.warn(StrongSteeringWarning(
-            f"alpha {alpha:g} shifts the residual by {norm:.3g} with {what}, {norm / resid_norm:.0f}x the layer's mean "
-            f"residual norm {resid_norm:.3g}: later layers see almost only the vector, so outputs say little about "
-            f"steering; alphas of a few times the norm or less are typical (scale='relative': alpha <= 1)"), stacklevel=3)
+        warnings.warn(
+            StrongSteeringWarning(
+                f"alpha {alpha:g} shifts the residual by {norm:.3g} with {what}, {norm / resid_norm:.0f}x the layer's mean "
+                f"residual norm {resid_norm:.3g}: later layers see almost only the vector, so outputs say little about "
+                f"steering; alphas of a few times the norm or less are typical (scale='relative': alpha <= 1)"
+            ),
+            stacklevel=3,
+        )
 
 
 def check_compatible(
-    d_model: int, fingerprint: str, layer: int, model: SteerableModel, allow_other_model: bool = False
+    d_model: int,
+    fingerprint: str,
+    layer: int,
+    model: SteerableModel,
+    allow_other_model: bool = False,
 ) -> None:
     """Raise unless something learned on ``fingerprint`` with width ``d_model`` fits ``model``.
 
@@ -118,7 +125,11 @@ class _AtOneLayer:
         """This as a file entry (its tensors by name, its other fields, its hook for readers)."""
         names = TENSORS[self.KIND]
         plain = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in names}  # type: ignore[arg-type]
-        return Entry(self.KIND, {**plain, "hook_name": self.hook_name}, {name: getattr(self, name) for name in names})
+        return Entry(
+            self.KIND,
+            {**plain, "hook_name": self.hook_name},
+            {name: getattr(self, name) for name in names},
+        )
 
     @classmethod
     def from_entry(cls, entry: Entry, path: str | Path, index: int = 0) -> Any:
@@ -128,10 +139,19 @@ class _AtOneLayer:
         known = {f.name: f for f in fields(cls) if f.name not in TENSORS[cls.KIND]}  # type: ignore[arg-type]
         given = {k: v for k, v in entry.fields.items() if k != "hook_name"}
         extra = sorted(set(given) - set(known))
-        missing = sorted(name for name, f in known.items() if name not in given and f.default is MISSING and f.default_factory is MISSING)
+        missing = sorted(
+            name
+            for name, f in known.items()
+            if name not in given and f.default is MISSING and f.default_factory is MISSING
+        )
         wrong = sorted(k for k, v in given.items() if k in known and not _is_a(v, hints[k]))
-        problems = [f"unknown key(s) {', '.join(extra)}" if extra else "", f"missing key(s) {', '.join(missing)}" if missing else "",
-                    f"key(s) of the wrong type: {', '.join(f'{k}={given[k]!r}' for k in wrong)}" if wrong else ""]
+        problems = [
+            f"unknown key(s) {', '.join(extra)}" if extra else "",
+            f"missing key(s) {', '.join(missing)}" if missing else "",
+            f"key(s) of the wrong type: {', '.join(f'{k}={given[k]!r}' for k in wrong)}"
+            if wrong
+            else "",
+        ]
         if any(problems):
             raise corrupt(path, f"entry {index}: " + "; ".join(filter(None, problems)))
         try:
@@ -149,14 +169,22 @@ class _AtOneLayer:
         entries = read_entries(path)
         if len(entries) != 1 or entries[0].kind != cls.KIND:
             kinds = ", ".join(f"{e.kind}@layer{e.fields.get('layer')}" for e in entries)
-            raise MlsteerError(f"{path} holds {len(entries)} entries ({kinds}), not one {cls.__name__}; "
-                               "use mlsteer.steering.load_steering for multi-layer files")
+            raise MlsteerError(
+                f"{path} holds {len(entries)} entries ({kinds}), not one {cls.__name__}; "
+                "use mlsteer.steering.load_steering for multi-layer files"
+            )
         return cls.from_entry(entries[0], path)
 
     def _summary(self, *parts: str) -> str:
         """``Class(method, layer L, d_model D, ..., model FINGERPRINT)``: no tensor dump."""
         method = getattr(self, "method", "?")
-        shown = [method, f"layer {self.layer}", f"d_model {self.d_model}", *parts, f"model {self.model_fingerprint}"]
+        shown = [
+            method,
+            f"layer {self.layer}",
+            f"d_model {self.d_model}",
+            *parts,
+            f"model {self.model_fingerprint}",
+        ]
         return f"{type(self).__name__}({', '.join(shown)})"
 
 
@@ -197,7 +225,9 @@ class SteeringVector(_AtOneLayer):
         vector = self.vector
         if not isinstance(vector, Tensor) or vector.ndim != 1 or vector.numel() == 0:
             shape = tuple(vector.shape) if isinstance(vector, Tensor) else type(vector).__name__
-            raise InvalidVectorError(f"a steering vector must be a 1-D tensor [d_model]; got {shape}")
+            raise InvalidVectorError(
+                f"a steering vector must be a 1-D tensor [d_model]; got {shape}"
+            )
         check_finite(vector, f"steering vector ({self.method}, layer {self.layer})")
         object.__setattr__(self, "vector", vector.detach().to(torch.float32).cpu().contiguous())
 
@@ -222,19 +252,32 @@ class SteeringVector(_AtOneLayer):
                 "relative alpha needs the vector's resid_norm and a non-zero vector; this vector "
                 f"has resid_norm={self.resid_norm}, norm={self.norm}: use scale='absolute'"
             )
-        delta = alpha * self.resid_norm * self.vector / self.norm if relative else alpha * self.vector
-        check_shift(float(delta.double().norm()), self.resid_norm, alpha, f"{self.method} at layer {self.layer}")
+        delta = (
+            alpha * self.resid_norm * self.vector / self.norm if relative else alpha * self.vector
+        )
+        check_shift(
+            float(delta.double().norm()),
+            self.resid_norm,
+            alpha,
+            f"{self.method} at layer {self.layer}",
+        )
         return delta
 
     def prepare(
-        self, alpha: float, relative: bool = False, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
+        self,
+        alpha: float,
+        relative: bool = False,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
     ) -> Applier:
         """Validate ``alpha`` and return ``(resid, mask) -> resid + alpha·v`` at masked positions,
         with ``alpha·v`` computed once and already on ``device`` (no copy per forward pass);
         refused when ``alpha·v`` overflows the residuals' ``dtype`` (float16: past 65504)."""
         delta = self.delta(alpha, relative).to(device)
         if not bool(torch.isfinite(delta.to(dtype)).all()):
-            raise InvalidVectorError(f"alpha {alpha:g} times this vector overflows {dtype}; use a smaller alpha or a wider dtype")
+            raise InvalidVectorError(
+                f"alpha {alpha:g} times this vector overflows {dtype}; use a smaller alpha or a wider dtype"
+            )
 
         def apply(resid: Tensor, mask: Tensor) -> Tensor:
             return resid + mask.to(resid.dtype).unsqueeze(-1) * delta.to(resid.dtype)
@@ -250,11 +293,19 @@ class SteeringVector(_AtOneLayer):
         strength into a file; ``relative`` as in :meth:`delta`)."""
         if alpha == 1 and not relative:
             return self
-        return replace(self, vector=self.delta(alpha, relative), info={**self.info, "strength": alpha, "relative": relative})
+        return replace(
+            self,
+            vector=self.delta(alpha, relative),
+            info={**self.info, "strength": alpha, "relative": relative},
+        )
 
     def scaled(self, factor: float) -> SteeringVector:
         """``factor`` times the vector (bakes a chosen alpha into a file)."""
-        return self if factor == 1 else replace(self, vector=self.vector * factor, info={**self.info, "scaled_by": factor})
+        return (
+            self
+            if factor == 1
+            else replace(self, vector=self.vector * factor, info={**self.info, "scaled_by": factor})
+        )
 
     def negated(self) -> SteeringVector:
         """The same vector pointing the other way (a control)."""
@@ -266,7 +317,6 @@ class SteeringVector(_AtOneLayer):
         direction = torch.randn(self.d_model, generator=generator)
         scaled = direction * (self.norm / direction.norm())
         return replace(self, vector=scaled, method=f"{self.method}:random{seed}")
-
 
 
 @dataclass(frozen=True)
@@ -287,13 +337,19 @@ class SteeringMap(_AtOneLayer):
     KIND: ClassVar[str] = "map"
 
     def __post_init__(self) -> None:
-        d_model = self.bias.shape[0] if isinstance(self.bias, Tensor) and self.bias.ndim == 1 else -1
+        d_model = (
+            self.bias.shape[0] if isinstance(self.bias, Tensor) and self.bias.ndim == 1 else -1
+        )
         if not isinstance(self.matrix, Tensor) or tuple(self.matrix.shape) != (d_model, d_model):
             shape = tuple(getattr(self.matrix, "shape", ()))
-            raise InvalidVectorError(f"a steering map needs matrix [d, d] and bias [d]; got {shape} and d={d_model}")
+            raise InvalidVectorError(
+                f"a steering map needs matrix [d, d] and bias [d]; got {shape} and d={d_model}"
+            )
         check_finite(self.matrix, f"steering map ({self.method}, layer {self.layer})")
         check_finite(self.bias, f"steering map bias ({self.method}, layer {self.layer})")
-        object.__setattr__(self, "matrix", self.matrix.detach().to(torch.float32).cpu().contiguous())
+        object.__setattr__(
+            self, "matrix", self.matrix.detach().to(torch.float32).cpu().contiguous()
+        )
         object.__setattr__(self, "bias", self.bias.detach().to(torch.float32).cpu().contiguous())
 
     @property
@@ -302,10 +358,16 @@ class SteeringMap(_AtOneLayer):
 
     def __repr__(self) -> str:
         eye = torch.eye(self.d_model)
-        return self._summary(f"|W - I| {float((self.matrix - eye).norm()):.4g}", f"|b| {float(self.bias.norm()):.4g}")
+        return self._summary(
+            f"|W - I| {float((self.matrix - eye).norm()):.4g}", f"|b| {float(self.bias.norm()):.4g}"
+        )
 
     def prepare(
-        self, alpha: float, relative: bool = False, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
+        self,
+        alpha: float,
+        relative: bool = False,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
     ) -> Applier:
         """Validate ``alpha`` and return ``(resid, mask) -> resid + alpha·(resid W + b - resid)``
         at masked positions, with W and b already on ``device``. (``dtype``: as for vectors; a
@@ -317,8 +379,12 @@ class SteeringMap(_AtOneLayer):
         # and |W - I| <= |W|_F + sqrt(d) (no d x d temporary per call)
         scale = self.resid_norm if math.isfinite(self.resid_norm) else 1.0
         moved = (float(self.matrix.norm()) + math.sqrt(self.d_model)) * scale
-        check_shift(abs(alpha) * (moved + float(self.bias.norm())), float("nan"), alpha,
-                    f"the {self.method} map at layer {self.layer}")
+        check_shift(
+            abs(alpha) * (moved + float(self.bias.norm())),
+            float("nan"),
+            alpha,
+            f"the {self.method} map at layer {self.layer}",
+        )
         matrix, bias = self.matrix.to(device), self.bias.to(device)
 
         def apply(resid: Tensor, mask: Tensor) -> Tensor:
@@ -339,24 +405,38 @@ class SteeringMap(_AtOneLayer):
         if check_alpha(alpha) == 1:
             return self
         eye = torch.eye(self.d_model)
-        return replace(self, matrix=eye + alpha * (self.matrix - eye), bias=alpha * self.bias,
-                       info={**self.info, "strength": alpha})
+        return replace(
+            self,
+            matrix=eye + alpha * (self.matrix - eye),
+            bias=alpha * self.bias,
+            info={**self.info, "strength": alpha},
+        )
 
     def negated(self) -> SteeringMap:
         """The map that moves every residual the other way, ``h - (hW + b - h)`` (a control)."""
         eye = torch.eye(self.d_model)
-        return replace(self, matrix=2 * eye - self.matrix, bias=-self.bias, method=f"{self.method}:negated")
+        return replace(
+            self, matrix=2 * eye - self.matrix, bias=-self.bias, method=f"{self.method}:negated"
+        )
 
     def random_like(self, seed: int = 0) -> SteeringMap:
         """A control that moves every residual by as much as this map does, in a random direction:
         the displacement ``hW + b - h`` turned by a seeded random orthogonal matrix Q, i.e.
         ``h + (hW + b - h) Q``."""
         generator = torch.Generator().manual_seed(seed)
-        q, r = torch.linalg.qr(torch.randn(self.d_model, self.d_model, generator=generator, dtype=torch.float64))
-        q = (q * torch.sign(torch.diagonal(r))).to(torch.float32)  # Haar-distributed, not biased by QR's signs
+        q, r = torch.linalg.qr(
+            torch.randn(self.d_model, self.d_model, generator=generator, dtype=torch.float64)
+        )
+        q = (q * torch.sign(torch.diagonal(r))).to(
+            torch.float32
+        )  # Haar-distributed, not biased by QR's signs
         eye = torch.eye(self.d_model)
-        return replace(self, matrix=eye + (self.matrix - eye) @ q, bias=self.bias @ q, method=f"{self.method}:random{seed}")
-
+        return replace(
+            self,
+            matrix=eye + (self.matrix - eye) @ q,
+            bias=self.bias @ q,
+            method=f"{self.method}:random{seed}",
+        )
 
 
 Steering = SteeringVector | SteeringMap

@@ -38,8 +38,12 @@ class SFTConfig:
 
 
 def finetune(
-    hf_model: PreTrainedModel, tokenizer, pairs: ParallelPairs, output_dir: str | os.PathLike,
-    config: SFTConfig = SFTConfig(), progress: bool = True,
+    hf_model: PreTrainedModel,
+    tokenizer,
+    pairs: ParallelPairs,
+    output_dir: str | os.PathLike,
+    config: SFTConfig = SFTConfig(),
+    progress: bool = True,
 ) -> Path:
     """Fine-tune ``hf_model`` in place on ``pairs`` and save it (with tokenizer) to ``output_dir``."""
     if len(pairs) == 0:
@@ -49,7 +53,9 @@ def finetune(
     examples = []
     for english, target in zip(pairs.english, pairs.target):
         prompt = tokenizer(PARALLEL_TEMPLATE.format(text=target))["input_ids"]
-        completion = tokenizer(english, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        completion = tokenizer(english, add_special_tokens=False)["input_ids"] + [
+            tokenizer.eos_token_id
+        ]
         examples.append((prompt + completion, len(prompt)))
     embeddings = hf_model.get_input_embeddings().weight
     for parameter in hf_model.parameters():
@@ -59,7 +65,11 @@ def finetune(
     warmup = max(1, int(config.warmup_fraction * config.steps))
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser,
-        lambda s: (s + 1) / warmup if s < warmup else 0.5 * (1 + math.cos(math.pi * (s - warmup) / max(1, config.steps - warmup))),
+        lambda s: (
+            (s + 1) / warmup
+            if s < warmup
+            else 0.5 * (1 + math.cos(math.pi * (s - warmup) / max(1, config.steps - warmup)))
+        ),
     )
     hf_model.train()
     losses = []
@@ -74,8 +84,11 @@ def finetune(
             input_ids[i, : len(ids)] = torch.tensor(ids)
             attention[i, : len(ids)] = 1
             labels[i, start : len(ids)] = torch.tensor(ids[start:])
-        loss = hf_model(input_ids=input_ids.to(hf_model.device), attention_mask=attention.to(hf_model.device),
-                        labels=labels.to(hf_model.device)).loss
+        loss = hf_model(
+            input_ids=input_ids.to(hf_model.device),
+            attention_mask=attention.to(hf_model.device),
+            labels=labels.to(hf_model.device),
+        ).loss
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
@@ -87,6 +100,9 @@ def finetune(
     tokenizer.save_pretrained(output_dir)
     write_text_atomic(
         output_dir / "mlsteer-sft.json",
-        json.dumps({"config": asdict(config), "lang": pairs.lang, "pairs": len(pairs), "losses": losses}, indent=1)
+        json.dumps(
+            {"config": asdict(config), "lang": pairs.lang, "pairs": len(pairs), "losses": losses},
+            indent=1,
+        ),
     )
     return output_dir

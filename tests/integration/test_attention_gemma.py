@@ -4,11 +4,16 @@ import pytest
 import torch
 
 from mlsteer.models import load_model
+
 from ..tolerances import FORWARD, assert_close_scaled
 
 pytestmark = pytest.mark.integration
 
-SENTENCES = ["The capital of France is Paris, and the capital of Kenya is Nairobi.", "Hola, ¿cómo estás?", "我喜欢喝茶。"]
+SENTENCES = [
+    "The capital of France is Paris, and the capital of Kenya is Nairobi.",
+    "Hola, ¿cómo estás?",
+    "我喜欢喝茶。",
+]
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +36,9 @@ def test_sdpa_and_eager_give_the_same_logits(gemma, encoded):
 
 def test_bf16_weights_cast_on_load_keep_the_top_token(gemma, encoded):
     bf16 = load_model("gemma-3-270m", dtype="bfloat16")
-    assert bf16.dtype == torch.bfloat16 and bf16.fingerprint == gemma.fingerprint  # fp32 vectors apply to both
+    assert (
+        bf16.dtype == torch.bfloat16 and bf16.fingerprint == gemma.fingerprint
+    )  # fp32 vectors apply to both
     real = encoded["attention_mask"].bool()
     fp32, half = _logits(gemma, encoded)[real], _logits(bf16, encoded)[real].float()
     agree = (fp32.argmax(-1) == half.argmax(-1)).float().mean()

@@ -10,11 +10,17 @@ from mlsteer.langid import detect_language
 from mlsteer.learners import learn_mean_difference
 from mlsteer.models.embedded_gemma import load_embedded_hf
 from mlsteer.steering import generate, steer
+
 from ..tolerances import FORWARD, assert_close_scaled
 
 pytestmark = pytest.mark.integration
 
-SENTENCES = ["The capital of France is Paris.", "Hola, ¿cómo estás?", "我喜欢喝茶。", "Habari ya asubuhi"]
+SENTENCES = [
+    "The capital of France is Paris.",
+    "Hola, ¿cómo estás?",
+    "我喜欢喝茶。",
+    "Habari ya asubuhi",
+]
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +52,9 @@ def test_resid_post_equals_hf_hidden_states(gemma, hf_gemma):
     ours = cache_activations(gemma, SENTENCES, layers, pooling="last", progress=False)
     for i, sentence in enumerate(SENTENCES):
         with torch.inference_mode():
-            hidden = model(**tokenizer(sentence, return_tensors="pt"), output_hidden_states=True).hidden_states
+            hidden = model(
+                **tokenizer(sentence, return_tensors="pt"), output_hidden_states=True
+            ).hidden_states
         for layer in layers:
             expected = hidden[layer + 1][0, -1]
             # same forward, other summation order: a few ulps of the residual's scale (~150 here)
@@ -56,9 +64,15 @@ def test_resid_post_equals_hf_hidden_states(gemma, hf_gemma):
 def test_spanish_minus_english_vector_turns_english_continuations_spanish(gemma):
     pairs = builtin_pairs("es")
     layer = 6
-    english = cache_activations(gemma, list(pairs.english), [layer], pooling="mean", progress=False)[:, 0]
-    spanish = cache_activations(gemma, list(pairs.target), [layer], pooling="mean", progress=False)[:, 0]
-    vector = learn_mean_difference(english, spanish, layer=layer, model_fingerprint=gemma.fingerprint).steering
+    english = cache_activations(
+        gemma, list(pairs.english), [layer], pooling="mean", progress=False
+    )[:, 0]
+    spanish = cache_activations(gemma, list(pairs.target), [layer], pooling="mean", progress=False)[
+        :, 0
+    ]
+    vector = learn_mean_difference(
+        english, spanish, layer=layer, model_fingerprint=gemma.fingerprint
+    ).steering
     prompts = list(DEMO_PROMPTS)
     plain = [detect_language(t) for t in generate(gemma, prompts, max_new_tokens=20).texts]
     with steer(gemma, vector, alpha=1.0):

@@ -25,7 +25,9 @@ def vector(gemma) -> SteeringVector:
 @pytest.mark.parametrize("name", list(ITEMS))
 def test_shared_prefix_equals_one_forward_per_option_on_real_items(gemma, vector, name):
     task = get_task(name)
-    queries = [task.render(e) for e in task.load(ITEMS[name], data_dir=real_data(), limit=2, seed=0)]
+    queries = [
+        task.render(e) for e in task.load(ITEMS[name], data_dir=real_data(), limit=2, seed=0)
+    ]
     assert_same_scores(score_choices(gemma, queries), score_choices_loop(gemma, queries))
     for positions in ("all", "prompt"):
         with steer(gemma, vector, positions=positions):
@@ -33,7 +35,11 @@ def test_shared_prefix_equals_one_forward_per_option_on_real_items(gemma, vector
 
 
 def test_steered_batched_generation_equals_hf_generate(gemma, vector):
-    prompts = ["The capital of France is", "Question: What is 12 plus 30?\nAnswer:", "Habari ya asubuhi, rafiki"]
+    prompts = [
+        "The capital of France is",
+        "Question: What is 12 plus 30?\nAnswer:",
+        "Habari ya asubuhi, rafiki",
+    ]
     with steer(gemma, vector):
         ours = generate(gemma, prompts, max_new_tokens=12, stop_at_eos=False)
     for row, prompt in zip(ours.tokens.tolist(), prompts):

@@ -13,7 +13,9 @@ from mlsteer.evaluation.tasks.mgsm import MGSM
 from mlsteer.evaluation.tasks.xcopa import XCOPA
 from mlsteer.evaluation.tasks.xnli import XNLI
 
-TASKS: dict[str, Task] = {task.name: task for task in (XCOPA(), XNLI(), MGSM(), MMMLU(), M3Exam(), Cloze())}
+TASKS: dict[str, Task] = {
+    task.name: task for task in (XCOPA(), XNLI(), MGSM(), MMMLU(), M3Exam(), Cloze())
+}
 
 
 def get_task(name: str) -> Task:
@@ -21,10 +23,14 @@ def get_task(name: str) -> Task:
     if name in TASKS:
         return TASKS[name]
     if not is_task_file(name):
-        raise MlsteerError(f"unknown task {name!r}; use one of: {', '.join(TASKS)}, or a task file (.jsonl, .yaml)")
+        raise MlsteerError(
+            f"unknown task {name!r}; use one of: {', '.join(TASKS)}, or a task file (.jsonl, .yaml)"
+        )
     task = load_task_file(name)
     if task.name in TASKS:
-        raise MlsteerError(f"{name}: name {task.name!r} is a built-in task's; name your task otherwise (its results would mix)")
+        raise MlsteerError(
+            f"{name}: name {task.name!r} is a built-in task's; name your task otherwise (its results would mix)"
+        )
     return task
 
 

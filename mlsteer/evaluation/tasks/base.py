@@ -108,14 +108,21 @@ class Task(ABC):
     ) -> list[Example]:
         """Examples of ``lang`` (``limit`` of them, seeded sample, file order kept)."""
         check_languages([lang], self.languages, self.name)
-        split = check_split(self.name, split or self.test_split, (self.test_split, self.fewshot_split))
+        split = check_split(
+            self.name, split or self.test_split, (self.test_split, self.fewshot_split)
+        )
         folder = resolve_data_dir(data_dir)
 
         def read(code: str) -> list[Example]:
-            return self.read(folder, code, split) if folder is not None else self.read_hub(code, split)
+            return (
+                self.read(folder, code, split) if folder is not None else self.read_hub(code, split)
+            )
 
         examples = read(lang)
-        check_unique_ids(examples, f"{self.name} {lang} {split}" + (f" (in {folder})" if folder is not None else ""))
+        check_unique_ids(
+            examples,
+            f"{self.name} {lang} {split}" + (f" (in {folder})" if folder is not None else ""),
+        )
         if self.parallel and lang != "en":
             examples = _link_english(examples, read("en"), f"{self.name} {lang} {split}")
         if limit is not None and limit < len(examples):
@@ -127,7 +134,9 @@ class Task(ABC):
 def require_file(path: Path) -> Path:
     """``path`` if it exists, else an error naming it and the fix."""
     if not path.is_file():
-        raise MlsteerError(f"missing data file {path}; point --data-dir / $MLSTEER_DATA at the benchmark folder")
+        raise MlsteerError(
+            f"missing data file {path}; point --data-dir / $MLSTEER_DATA at the benchmark folder"
+        )
     return path
 
 
@@ -141,8 +150,10 @@ def check_unique_ids(examples: Iterable[Example], where: str) -> None:
     seen: set[str] = set()
     for example in examples:
         if example.id in seen:
-            raise MlsteerError(f"{where}: item id {example.id!r} appears twice; every item of a language needs "
-                               "its own id (fix the data file)")
+            raise MlsteerError(
+                f"{where}: item id {example.id!r} appears twice; every item of a language needs "
+                "its own id (fix the data file)"
+            )
         seen.add(example.id)
 
 
@@ -166,7 +177,9 @@ def check_keys(path: Path, line: int | str, row: object, keys: Iterable[str]) ->
 def read_jsonl(path: Path) -> list[tuple[int, object]]:
     """(line number, value) for each non-blank line of a JSON Lines file."""
     rows = []
-    for number, line in enumerate(require_file(path).read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(
+        require_file(path).read_text(encoding="utf-8").splitlines(), start=1
+    ):
         if line.strip():
             try:
                 rows.append((number, json.loads(line)))
@@ -197,7 +210,11 @@ def read_json_list(path: Path) -> list[tuple[int, object]]:
             if text[position : position + 1] == ",":
                 position = _skip_space(text, position + 1)
             elif text[position : position + 1] != "]":
-                raise malformed(path, line + text.count("\n", counted, position), "expected ',' or ']' after a row")
+                raise malformed(
+                    path,
+                    line + text.count("\n", counted, position),
+                    "expected ',' or ']' after a row",
+                )
     except json.JSONDecodeError as error:
         raise malformed(path, error.lineno, f"not JSON ({error.msg})") from None
     return rows
@@ -218,7 +235,11 @@ def read_tsv(path: Path, n_fields: int) -> list[tuple[int, list[str]]]:
             if not row:  # a blank line
                 continue
             if len(row) != n_fields:
-                raise malformed(path, reader.line_num, f"expected {n_fields} tab-separated fields, got {len(row)}")
+                raise malformed(
+                    path,
+                    reader.line_num,
+                    f"expected {n_fields} tab-separated fields, got {len(row)}",
+                )
             rows.append((reader.line_num, row))
     return rows
 

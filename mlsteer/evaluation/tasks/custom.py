@@ -38,8 +38,18 @@ from mlsteer.evaluation.tasks.cloze import UNSPACED
 from mlsteer.languages import get_language
 
 SUFFIXES = (".jsonl", ".yaml", ".yml")
-HEADER_FIELDS = ("name", "kind", "description", "answer_format", "answer_regex", "fewshot_split", "language",
-                 "choice_format", "items", "data_files")
+HEADER_FIELDS = (
+    "name",
+    "kind",
+    "description",
+    "answer_format",
+    "answer_regex",
+    "fewshot_split",
+    "language",
+    "choice_format",
+    "items",
+    "data_files",
+)
 KINDS = ("choice", "generation")
 CHOICE_FORMATS = ("continuation", "letters")
 FIRST_LINE = r"\S[^\n]*"  # the default answer_regex: the first non-blank line
@@ -72,7 +82,11 @@ def is_task_file(spec: str) -> bool:
 
 def resolve_task(spec: str, base: str | os.PathLike | None) -> str:
     """``spec`` joined to ``base`` (a config file's folder) when it is a relative task file path."""
-    if base is None or Path(spec).is_absolute() or not (spec.lower().endswith(SUFFIXES) or (Path(base) / spec).is_file()):
+    if (
+        base is None
+        or Path(spec).is_absolute()
+        or not (spec.lower().endswith(SUFFIXES) or (Path(base) / spec).is_file())
+    ):
         return spec
     return str(Path(base) / spec)
 
@@ -81,16 +95,24 @@ def load_task_file(spec: str | os.PathLike) -> UserTask:
     """The task a file defines (read once per file version)."""
     path = Path(spec)
     if not path.is_file():
-        raise MlsteerError(f"no task file {path}; check the path (a task file ends in {', '.join(SUFFIXES)})")
+        raise MlsteerError(
+            f"no task file {path}; check the path (a task file ends in {', '.join(SUFFIXES)})"
+        )
     stat = path.stat()
     return _load(path.resolve(), stat.st_mtime_ns, stat.st_size)
 
 
 @lru_cache(maxsize=32)
 def _load(path: Path, mtime_ns: int, size: int) -> UserTask:
-    header, raw = _read_yaml(path) if path.suffix.lower() in (".yaml", ".yml") else (Header(_stem_name(path)), _read_jsonl(path))
+    header, raw = (
+        _read_yaml(path)
+        if path.suffix.lower() in (".yaml", ".yml")
+        else (Header(_stem_name(path)), _read_jsonl(path))
+    )
     if not raw:
-        raise MlsteerError(f"{path} holds no items; add items (one JSON object per line, or a YAML items: list)")
+        raise MlsteerError(
+            f"{path} holds no items; add items (one JSON object per line, or a YAML items: list)"
+        )
     return UserTask(path, header, raw)
 
 
@@ -105,30 +127,45 @@ class UserTask(Task):
         self.kind: Kind = header.kind or _infer_kind(raw[0])  # type: ignore[assignment]
         self.description = header.description or header.name
         self.choice_format = header.choice_format
-        self.answer_format = header.answer_format or ("Answer: <the right option>" if self.kind == "choice" else "")
+        self.answer_format = header.answer_format or (
+            "Answer: <the right option>" if self.kind == "choice" else ""
+        )
         self.pattern = re.compile(header.answer_regex)
         # the file's content (header and items, wherever the file lies): an edited file is a new prompt
-        self.prompt_version = f"{PROMPT_VERSION}:{sha256_json([asdict(header), [item for _, item in raw]])[:16]}"
+        self.prompt_version = (
+            f"{PROMPT_VERSION}:{sha256_json([asdict(header), [item for _, item in raw]])[:16]}"
+        )
         self.fewshot_split = header.fewshot_split or _infer_fewshot_split(raw)
         self.items: dict[tuple[str, str], list[Example]] = {}
         seen: dict[tuple[str, str], str] = {}
         for where, item in raw:
             example, split = self._example(where, item, header.language)
             if (example.lang, example.id) in seen:
-                raise MlsteerError(f"{where}: id: {example.id!r} repeats the {example.lang} item at {seen[(example.lang, example.id)]}; "
-                                   "give every item of a language its own id")
+                raise MlsteerError(
+                    f"{where}: id: {example.id!r} repeats the {example.lang} item at {seen[(example.lang, example.id)]}; "
+                    "give every item of a language its own id"
+                )
             seen[(example.lang, example.id)] = where
             self.items.setdefault((example.lang, split), []).append(example)
         self.languages = tuple(sorted({lang for lang, _ in self.items}))
-        most = max((len(e.fields) - 1 for examples in self.items.values() for e in examples), default=0)
-        self.translatable = ("context", *(f"option{i}" for i in range(most))) if self.kind == "choice" else ("prompt",)
+        most = max(
+            (len(e.fields) - 1 for examples in self.items.values() for e in examples), default=0
+        )
+        self.translatable = (
+            ("context", *(f"option{i}" for i in range(most)))
+            if self.kind == "choice"
+            else ("prompt",)
+        )
 
     def read(self, folder: Path | None, lang: str, split: str) -> list[Example]:
         """The file's items of ``lang`` in ``split``; ``folder`` is not used (the file is the data)."""
         examples = self.items.get((lang, split))
         if not examples:
-            raise MlsteerError(f"{self.path} has no {lang} items in split {split!r}; add items with "
-                               f'"language": "{lang}", "split": "{split}"' + (" (the few-shot pool)" if split != "test" else ""))
+            raise MlsteerError(
+                f"{self.path} has no {lang} items in split {split!r}; add items with "
+                f'"language": "{lang}", "split": "{split}"'
+                + (" (the few-shot pool)" if split != "test" else "")
+            )
         return list(examples)
 
     def read_hub(self, lang: str, split: str) -> list[Example]:
@@ -164,21 +201,31 @@ class UserTask(Task):
     def _example(self, where: str, item: Any, language: str | None) -> tuple[Example, str]:
         """One item checked and turned into an :class:`Example`, with its split."""
         if not isinstance(item, dict):
-            raise MlsteerError(f"{where}: expected an object with {'context, options, answer' if self.kind == 'choice' else 'prompt, answer'}, "
-                               f"got {type(item).__name__}")
+            raise MlsteerError(
+                f"{where}: expected an object with {'context, options, answer' if self.kind == 'choice' else 'prompt, answer'}, "
+                f"got {type(item).__name__}"
+            )
         lang = item.get("language", language)
         if lang is None:
-            raise MlsteerError(f'{where}: language: missing; add "language": "sw" to the item, or a top-level language: sw to a YAML task file')
+            raise MlsteerError(
+                f'{where}: language: missing; add "language": "sw" to the item, or a top-level language: sw to a YAML task file'
+            )
         try:
             get_language(lang)
         except MlsteerError as error:
             raise MlsteerError(f"{where}: language: {error}") from None
         split = item.get("split", "test")
         if split not in (self.test_split, self.fewshot_split):
-            raise MlsteerError(f"{where}: split: {split!r} is neither test nor the few-shot split {self.fewshot_split!r}; "
-                               "use one of those (or set fewshot_split in a YAML header)")
+            raise MlsteerError(
+                f"{where}: split: {split!r} is neither test nor the few-shot split {self.fewshot_split!r}; "
+                "use one of those (or set fewshot_split in a YAML header)"
+            )
         item_id = item.get("id", f"{Path(where.rsplit(':', 1)[0]).stem}-{where.rsplit(':', 1)[1]}")
-        if not isinstance(item_id, str | int) or isinstance(item_id, bool) or not str(item_id).strip():
+        if (
+            not isinstance(item_id, str | int)
+            or isinstance(item_id, bool)
+            or not str(item_id).strip()
+        ):
             raise MlsteerError(f"{where}: id: expected a text or a number, got {item_id!r}")
         if self.kind == "generation":
             if isinstance(item.get("answer"), int | float) and not isinstance(item["answer"], bool):
@@ -186,14 +233,19 @@ class UserTask(Task):
             fields, gold = {"prompt": _text(where, item, "prompt")}, _text(where, item, "answer")
         else:
             options = _option_list(where, item)
-            fields = {"context": _text(where, item, "context"), **{f"option{i}": option for i, option in enumerate(options)}}
+            fields = {
+                "context": _text(where, item, "context"),
+                **{f"option{i}": option for i, option in enumerate(options)},
+            }
             gold = _answer_index(where, item, len(options))
         return Example(str(item_id), lang, fields, gold), split
 
 
 def _text(where: str, item: dict, field: str) -> str:
     if field not in item:
-        raise MlsteerError(f"{where}: {field}: missing; add it (multiple choice: context, options, answer; generation: prompt, answer)")
+        raise MlsteerError(
+            f"{where}: {field}: missing; add it (multiple choice: context, options, answer; generation: prompt, answer)"
+        )
     value = item[field]
     if not isinstance(value, str) or not value.strip():
         raise MlsteerError(f"{where}: {field}: expected non-empty text, got {value!r}")
@@ -203,19 +255,27 @@ def _text(where: str, item: dict, field: str) -> str:
 def _option_list(where: str, item: dict) -> list[str]:
     options = item.get("options")
     if options is None:
-        raise MlsteerError(f"{where}: options: missing; a multiple-choice item needs context, options (a list) and answer (an index)")
+        raise MlsteerError(
+            f"{where}: options: missing; a multiple-choice item needs context, options (a list) and answer (an index)"
+        )
     if not isinstance(options, list) or len(options) < 2:
-        raise MlsteerError(f"{where}: options: expected a list of at least 2 texts, got {options!r}")
+        raise MlsteerError(
+            f"{where}: options: expected a list of at least 2 texts, got {options!r}"
+        )
     for index, option in enumerate(options):
         if not isinstance(option, str) or not option.strip():
-            raise MlsteerError(f"{where}: options[{index}]: expected non-empty text, got {option!r}; write the option or delete it")
+            raise MlsteerError(
+                f"{where}: options[{index}]: expected non-empty text, got {option!r}; write the option or delete it"
+            )
     return options
 
 
 def _answer_index(where: str, item: dict, n_options: int) -> int:
     answer = item.get("answer")
     if not isinstance(answer, int) or isinstance(answer, bool) or not 0 <= answer < n_options:
-        raise MlsteerError(f"{where}: answer: expected the right option's index, 0 to {n_options - 1}, got {answer!r}")
+        raise MlsteerError(
+            f"{where}: answer: expected the right option's index, 0 to {n_options - 1}, got {answer!r}"
+        )
     return answer
 
 
@@ -242,8 +302,10 @@ def _infer_kind(first: tuple[str, Any]) -> str:
         return "choice"
     if isinstance(item, dict) and "prompt" in item:
         return "generation"
-    raise MlsteerError(f"{where}: neither options (multiple choice) nor prompt (generation); "
-                       "write context, options, answer or prompt, answer (or set kind in a YAML header)")
+    raise MlsteerError(
+        f"{where}: neither options (multiple choice) nor prompt (generation); "
+        "write context, options, answer or prompt, answer (or set kind in a YAML header)"
+    )
 
 
 def _infer_fewshot_split(raw: Raw) -> str:
@@ -255,8 +317,10 @@ def _infer_fewshot_split(raw: Raw) -> str:
             found[split] = where
     if len(found) > 1:
         (first, _), (second, where) = list(found.items())[:2]
-        raise MlsteerError(f"{where}: split: {second!r}, but earlier items use {first!r}; a task has one few-shot split "
-                           "(set fewshot_split in a YAML header, or use one name)")
+        raise MlsteerError(
+            f"{where}: split: {second!r}, but earlier items use {first!r}; a task has one few-shot split "
+            "(set fewshot_split in a YAML header, or use one name)"
+        )
     return next(iter(found), "dev")
 
 
@@ -271,30 +335,45 @@ def _read_yaml(path: Path) -> tuple[Header, Raw]:
         root, data = yaml.compose(text, Loader=yaml.SafeLoader), yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
-        raise MlsteerError(f"{path}:{mark.line + 1 if mark else 1}: not valid YAML ({getattr(error, 'problem', None) or error})") from None
+        raise MlsteerError(
+            f"{path}:{mark.line + 1 if mark else 1}: not valid YAML ({getattr(error, 'problem', None) or error})"
+        ) from None
     if not isinstance(data, dict):
-        raise MlsteerError(f"{path}:1: expected task fields (name, kind, items...), got {type(data).__name__}")
+        raise MlsteerError(
+            f"{path}:1: expected task fields (name, kind, items...), got {type(data).__name__}"
+        )
     lines = {key.value: key.start_mark.line + 1 for key, _ in root.value}
     unknown = sorted(set(data) - set(HEADER_FIELDS))
     if unknown:
-        raise MlsteerError(f"{path}:{lines[unknown[0]]}: {unknown[0]}: unknown field; use: {', '.join(HEADER_FIELDS)}")
-    header = _header(path, {k: v for k, v in data.items() if k not in ("items", "data_files")}, lines)
+        raise MlsteerError(
+            f"{path}:{lines[unknown[0]]}: {unknown[0]}: unknown field; use: {', '.join(HEADER_FIELDS)}"
+        )
+    header = _header(
+        path, {k: v for k, v in data.items() if k not in ("items", "data_files")}, lines
+    )
     raw: Raw = []
     if "items" in data:
         if not isinstance(data["items"], list):
-            raise MlsteerError(f"{path}:{lines['items']}: items: expected a list of items (- context: ...)")
+            raise MlsteerError(
+                f"{path}:{lines['items']}: items: expected a list of items (- context: ...)"
+            )
         nodes = next(value for key, value in root.value if key.value == "items").value
-        raw += [(f"{path}:{node.start_mark.line + 1}", item) for node, item in zip(nodes, data["items"])]
+        raw += [
+            (f"{path}:{node.start_mark.line + 1}", item) for node, item in zip(nodes, data["items"])
+        ]
     files = data.get("data_files", [])
     for name in [files] if isinstance(files, str) else files:
         if not isinstance(name, str):
-            raise MlsteerError(f"{path}:{lines['data_files']}: data_files: expected JSONL file names, got {name!r}")
+            raise MlsteerError(
+                f"{path}:{lines['data_files']}: data_files: expected JSONL file names, got {name!r}"
+            )
         raw += _read_jsonl(path.parent / name)
     return header, raw
 
 
 def _header(path: Path, fields: dict[str, Any], lines: dict[str, int]) -> Header:
     """The task-level fields, each checked; errors name the file, line and field."""
+
     def fail(field: str, problem: str) -> MlsteerError:
         return MlsteerError(f"{path}:{lines.get(field, 1)}: {field}: {problem}")
 
@@ -303,13 +382,21 @@ def _header(path: Path, fields: dict[str, Any], lines: dict[str, int]) -> Header
             raise fail(field, f"expected text, got {value!r}")
     name = fields.get("name", _stem_name(path))
     if not NAME.fullmatch(name):
-        raise fail("name", f"{name!r} is not a usable name; use letters, digits, _ . - (it names result files)")
+        raise fail(
+            "name",
+            f"{name!r} is not a usable name; use letters, digits, _ . - (it names result files)",
+        )
     if fields.get("kind", "choice") not in KINDS:
         raise fail("kind", f"{fields['kind']!r}; use one of: {', '.join(KINDS)}")
     if fields.get("choice_format", "continuation") not in CHOICE_FORMATS:
-        raise fail("choice_format", f"{fields['choice_format']!r}; use one of: {', '.join(CHOICE_FORMATS)}")
+        raise fail(
+            "choice_format", f"{fields['choice_format']!r}; use one of: {', '.join(CHOICE_FORMATS)}"
+        )
     if fields.get("fewshot_split") == "test":
-        raise fail("fewshot_split", "'test' is the evaluated split; name the few-shot split otherwise, e.g. dev")
+        raise fail(
+            "fewshot_split",
+            "'test' is the evaluated split; name the few-shot split otherwise, e.g. dev",
+        )
     if "language" in fields:
         try:
             get_language(fields["language"])
@@ -317,7 +404,10 @@ def _header(path: Path, fields: dict[str, Any], lines: dict[str, int]) -> Header
             raise fail("language", str(error)) from None
     if "answer_regex" in fields:
         if fields.get("kind") != "generation":
-            raise fail("answer_regex", "only generation tasks read answers with a regex; add kind: generation or remove it")
+            raise fail(
+                "answer_regex",
+                "only generation tasks read answers with a regex; add kind: generation or remove it",
+            )
         try:
             re.compile(fields["answer_regex"])
         except re.error as error:

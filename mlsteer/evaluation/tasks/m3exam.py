@@ -60,7 +60,9 @@ OPTION_KEYS = tuple(f"option_{letter.lower()}" for letter in LETTERS)
 PROMPT_VERSION = "1"
 HOMOGLYPHS = str.maketrans("АВСЕ", "ABCE")  # Cyrillic capitals seen as option labels
 # one letter or digit, optionally in (half- or full-width) brackets, then ")", ".", ":", "," or a space
-_OPTION = re.compile(r"\s*[(（]?\s*([^\W_])\s*(?:[)）]\s*[.:,．：，]?|[.:,．：，、]|\s|$)\s*(.*)", re.DOTALL)
+_OPTION = re.compile(
+    r"\s*[(（]?\s*([^\W_])\s*(?:[)）]\s*[.:,．：，]?|[.:,．：，、]|\s|$)\s*(.*)", re.DOTALL
+)
 
 
 def normalise_label(label: str) -> str:
@@ -94,7 +96,12 @@ class M3Exam(Task):
         examples = []
         for number, (line, row) in enumerate(read_json_list(path)):
             where = f"{line} (row {number})"
-            row = check_keys(path, where, row, ("question_text", "background_description", "options", "answer_text"))
+            row = check_keys(
+                path,
+                where,
+                row,
+                ("question_text", "background_description", "options", "answer_text"),
+            )
             if row.get("need_image") == "yes":
                 continue
             parsed = _options_and_gold(path, where, row)
@@ -104,7 +111,9 @@ class M3Exam(Task):
                 raise malformed(path, where, parsed)
             options, gold = parsed
             fields = {
-                "background": "\n".join(part.strip() for part in row["background_description"] if part.strip()),
+                "background": "\n".join(
+                    part.strip() for part in row["background_description"] if part.strip()
+                ),
                 "question": row["question_text"].strip(),
                 **dict(zip(OPTION_KEYS, options)),
             }
@@ -112,8 +121,12 @@ class M3Exam(Task):
         return examples
 
     def render(self, example: Example) -> Query:
-        stem = "\n".join(text for text in (example.fields["background"], example.fields["question"]) if text)
-        return lettered_query(stem, [example.fields[key] for key in OPTION_KEYS if key in example.fields])
+        stem = "\n".join(
+            text for text in (example.fields["background"], example.fields["question"]) if text
+        )
+        return lettered_query(
+            stem, [example.fields[key] for key in OPTION_KEYS if key in example.fields]
+        )
 
     def answer_text(self, example: Example) -> str:
         return f" {LETTERS[int(example.gold)]}"
@@ -124,7 +137,8 @@ def _options_and_gold(path: Path, where: str, row: dict) -> tuple[list[str], int
     or, for a row that cannot be answered, why not."""
     lists = (row["options"], row["background_description"])
     if not all(isinstance(value, list) for value in lists) or not all(
-        isinstance(text, str) for text in (row["question_text"], row["answer_text"], *lists[0], *lists[1])
+        isinstance(text, str)
+        for text in (row["question_text"], row["answer_text"], *lists[0], *lists[1])
     ):
         raise malformed(path, where, "options and background_description must be lists of strings")
     parsed = []

@@ -50,7 +50,11 @@ class MMMLU(Task):
             where = f"{line} (row {number})"
             row = check_keys(path, where, row, ("instruction", *OPTIONS, "answer", "id"))
             if row["id"] in seen:
-                raise malformed(path, where, f"id {row['id']!r} repeats row {seen[row['id']]}; every item needs its own id")
+                raise malformed(
+                    path,
+                    where,
+                    f"id {row['id']!r} repeats row {seen[row['id']]}; every item needs its own id",
+                )
             seen[row["id"]] = number
             if row["answer"] not in ("A", "B", "C", "D"):
                 raise malformed(path, where, f"answer must be A, B, C or D, got {row['answer']!r}")
@@ -59,7 +63,9 @@ class MMMLU(Task):
         return examples
 
     def render(self, example: Example) -> Query:
-        return lettered_query(example.fields["question"].strip(), [example.fields[key] for key in OPTIONS])
+        return lettered_query(
+            example.fields["question"].strip(), [example.fields[key] for key in OPTIONS]
+        )
 
     def answer_text(self, example: Example) -> str:
         return f" {LETTERS[int(example.gold)]}"

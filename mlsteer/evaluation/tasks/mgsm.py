@@ -40,7 +40,9 @@ from mlsteer.evaluation.tasks.base import (
 class Prompt(NamedTuple):
     question: str  # prefix of the question, with the separator that follows it
     answer: str  # prefix of the answer (the context ends with it)
-    sentence: str  # the closing "The answer is {}." as the exemplars write it, with its leading separator
+    sentence: (
+        str  # the closing "The answer is {}." as the exemplars write it, with its leading separator
+    )
 
 
 # From the exemplars of derived_mgsm_exemplars.json (their "q"/"a" prefixes and last sentence).
@@ -167,7 +169,9 @@ def _read_test(path: Path, lang: str) -> list[Example]:
     for number, (line, (question, answer)) in enumerate(read_tsv(path, 2)):
         gold = normalise_number(answer)
         if not re.fullmatch(r"-?[0-9]+", gold):
-            raise malformed(path, line, f"answer must be an integer (commas allowed), got {answer!r}")
+            raise malformed(
+                path, line, f"answer must be an integer (commas allowed), got {answer!r}"
+            )
         examples.append(Example(f"test-{number}", lang, {"question": question}, gold))
     return examples
 
@@ -189,9 +193,15 @@ def _read_exemplars(path: Path, lang: str) -> list[Example]:
         if not isinstance(item, dict) or not {"q", "a"} <= set(item):
             raise malformed(path, where, "must hold 'q' and 'a'")
         if not item["q"].startswith(prompt.question) or not item["a"].startswith(prompt.answer):
-            raise malformed(path, where, f"q and a must start with {prompt.question!r} and {prompt.answer!r}")
+            raise malformed(
+                path, where, f"q and a must start with {prompt.question!r} and {prompt.answer!r}"
+            )
         index = int(key) - 1
-        gold = normalise_number(str(numbers[index])) if index < len(numbers) else extract_number(item["a"])
+        gold = (
+            normalise_number(str(numbers[index]))
+            if index < len(numbers)
+            else extract_number(item["a"])
+        )
         fields = {"question": item["q"].removeprefix(prompt.question), "answer": item["a"]}
         examples.append(Example(f"train-{key}", lang, fields, gold))
     return examples

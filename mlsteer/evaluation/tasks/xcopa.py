@@ -88,7 +88,12 @@ class XCOPA(Task):
 
         rows = load_dataset(self.hub_id, lang, split="validation" if split == "val" else split)
         return [
-            Example(f"{split}-{r['idx']}", lang, {k: r[k] for k in ("premise", "choice1", "choice2", "question")}, int(r["label"]))
+            Example(
+                f"{split}-{r['idx']}",
+                lang,
+                {k: r[k] for k in ("premise", "choice1", "choice2", "question")},
+                int(r["label"]),
+            )
             for r in rows
         ]
 
@@ -117,10 +122,18 @@ def _read_rows(folder: Path, lang: str, split: str) -> list[dict]:
         if missing:
             raise malformed(path, number, f"missing {', '.join(sorted(missing))}")
         if row["question"] not in ("cause", "effect") or row["label"] not in (0, 1):
-            raise malformed(path, number, f"question must be cause/effect and label 0/1, got {row['question']!r}/{row['label']!r}")
+            raise malformed(
+                path,
+                number,
+                f"question must be cause/effect and label 0/1, got {row['question']!r}/{row['label']!r}",
+            )
         if str(row["idx"]) in seen:
-            raise malformed(path, number, f"idx {row['idx']!r} repeats line {seen[str(row['idx'])]} (item id "
-                                          f"{split}-{row['idx']}); every item needs its own idx")
+            raise malformed(
+                path,
+                number,
+                f"idx {row['idx']!r} repeats line {seen[str(row['idx'])]} (item id "
+                f"{split}-{row['idx']}); every item needs its own idx",
+            )
         seen[str(row["idx"])] = number
         rows.append(row)
     return rows

@@ -19,7 +19,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlsteer.evaluation.tasks.base import Example, Query, Task, check_keys, malformed, read_jsonl, read_tsv
+from mlsteer.evaluation.tasks.base import (
+    Example,
+    Query,
+    Task,
+    check_keys,
+    malformed,
+    read_jsonl,
+    read_tsv,
+)
 
 # (question word, entailment, neutral, contradiction): lm-evaluation-harness lm_eval/tasks/xnli/utils.py.
 WORDS = {
@@ -68,13 +76,18 @@ class XNLI(Task):
     def read_hub(self, lang: str, split: str) -> list[Example]:  # pragma: no cover - needs the Hub
         from datasets import load_dataset
 
-        rows = [(r["premise"], r["hypothesis"], int(r["label"])) for r in load_dataset(self.hub_id, lang, split=split)]
+        rows = [
+            (r["premise"], r["hypothesis"], int(r["label"]))
+            for r in load_dataset(self.hub_id, lang, split=split)
+        ]
         return [_example(split, number, lang, row) for number, row in enumerate(rows)]
 
     def render(self, example: Example) -> Query:
         question, *label_words = WORDS[example.lang]
         context = f"{example.fields['premise']}, {question}?"
-        return Query(context, tuple(f" {word}, {example.fields['hypothesis']}" for word in label_words))
+        return Query(
+            context, tuple(f" {word}, {example.fields['hypothesis']}" for word in label_words)
+        )
 
     def answer_text(self, example: Example) -> str:
         return self.render(example).continuations[int(example.gold)]

@@ -1,3 +1,3 @@
 """The harness's own XCOPA prompt functions (``lm_eval.tasks.xcopa.utils``), for the local YAMLs."""
 
-from lm_eval.tasks.xcopa.utils import *  # noqa: F401,F403
+from lm_eval.tasks.xcopa.utils import *  # noqa: F403
