@@ -152,7 +152,7 @@ def test_learn_bipo_one_layer_and_errors(tmp_path):
     )
     assert (
         bad_method.exit_code == 2
-        and "use one of: meandiff, mse, pca, lstsq, bipo" in bad_method.output
+        and "use one of: bipo, lstsq, meandiff, mse, pca" in bad_method.output
     )
     assert "Traceback" not in bad_layers.output and len(bad_layers.output.strip().splitlines()) == 1
 

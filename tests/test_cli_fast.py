@@ -179,7 +179,7 @@ def test_bad_arguments_fail_before_any_model_loads(tmp_path, no_load):
         (learn + ["--langs", "sw", "--goal", "zz"], "unknown language code 'zz'"),
         (
             learn + ["--langs", "sw", "--method", "ica"],
-            "use one of: meandiff, mse, pca, lstsq, bipo",
+            "use one of: bipo, lstsq, meandiff, mse, pca",
         ),
         (learn + ["--langs", "sw", "-m", "no-such-model"], "unknown model 'no-such-model'"),
         (learn + ["--langs", "sw", "--dtype", "float8"], "unknown dtype 'float8'"),

@@ -130,7 +130,7 @@ def test_bad_input_errors(method):
 
 
 def test_unknown_learner_lists_methods():
-    with pytest.raises(MlsteerError, match="use one of: meandiff, mse, pca, lstsq, bipo"):
+    with pytest.raises(MlsteerError, match="use one of: bipo, lstsq, meandiff, mse, pca"):
         get_learner("ica")
     with pytest.raises(MlsteerError, match="learn_bipo"):
         get_learner("bipo")

@@ -288,6 +288,6 @@ def pivot(
 
 def _check_learner(learner: str) -> None:
     from mlsteer.errors import check_choice
-    from mlsteer.learners import METHODS
+    from mlsteer.learners import learners
 
-    check_choice("--learner", learner, tuple(METHODS))
+    check_choice("--learner", learner, tuple(learners()))

@@ -10,6 +10,7 @@ from mlsteer.cli import checks
 from mlsteer.cli.errors import console
 from mlsteer.cli.models import load, one_process
 from mlsteer.cli.options import (
+    LEARNER_HELP,
     BatchSizeOption,
     DataSpec,
     LangsOption,
@@ -24,7 +25,7 @@ VECTOR_SUFFIX = ".safetensors"
 
 
 def learn(
-    method: str = typer.Option(..., "--method", help="bipo, mse, meandiff, pca or lstsq."),
+    method: str = typer.Option(..., "--method", help=LEARNER_HELP),
     layers: str = typer.Option(
         ...,
         "--layers",
@@ -48,7 +49,9 @@ def learn(
     pooling: str = typer.Option("mean", help="Pooling of sentence activations: mean or last."),
     solver: str = typer.Option("closed", help="mse: closed (exact) or iterative (AdamW)."),
     paper_settings: bool = typer.Option(
-        False, "--paper-settings", help="mse iterative: the paper's lr 1e-8 (barely moves v)."
+        False,
+        "--paper-settings",
+        help="The learner's paper preset (mse iterative: lr 1e-8, which barely moves v).",
     ),
     lr: float | None = typer.Option(None, help="bipo / iterative mse learning rate."),
     epochs: int | None = typer.Option(None, min=1, help="bipo / iterative mse epochs."),
@@ -73,12 +76,15 @@ def learn(
     parse_layers(layers, 1)  # the spelling, before the model says how many layers there are
 
     from mlsteer.activations.pooling import POOLINGS
-    from mlsteer.learners import METHODS
+    from mlsteer.learners import learners
     from mlsteer.pipeline.learn import learn_from_corpus, save_results
 
-    check_choice("--method", method, tuple(METHODS))
+    check_choice("--method", method, tuple(learners()))
     check_choice("--pooling", pooling, POOLINGS)
-    options = _learner_options(method, solver, paper_settings, lr, epochs, ridge)
+    flags = {"solver": solver, "lr": lr, "epochs": epochs, "ridge": ridge}
+    options = learners()[method].keywords(
+        {k: v for k, v in flags.items() if v is not None}, "paper" if paper_settings else None
+    )
     from mlsteer.io import check_writable
 
     for path in paths.values():  # a read-only or impossible output fails now, not after training
@@ -112,24 +118,6 @@ def _outputs(out: Path, langs: list[str]) -> dict[str, Path]:
             f"--out {out}: several languages need a folder (they are written as {{lang}}{VECTOR_SUFFIX})"
         )
     return {lang: out / f"{lang}{VECTOR_SUFFIX}" for lang in langs}
-
-
-def _learner_options(
-    method: str, solver: str, paper: bool, lr: float | None, epochs: int | None, ridge: float
-) -> dict:
-    from dataclasses import replace
-
-    from mlsteer.learners import PAPER_MSE, BipoConfig, MSEConfig
-
-    overrides = {k: v for k, v in {"lr": lr, "epochs": epochs}.items() if v is not None}
-    if method == "mse":
-        return {
-            "solver": solver,
-            "config": replace(PAPER_MSE if paper else MSEConfig(), **overrides),
-        }
-    if method == "bipo":
-        return {"config": replace(BipoConfig(), **overrides)}
-    return {"ridge": ridge} if method == "lstsq" else {}
 
 
 def _show(results: list, path: Path, lang: str, goal: str) -> None:

@@ -43,9 +43,10 @@ LangsOption = typer.Option(
 LimitOption = typer.Option(
     None, "--limit", min=1, help="Items per language (and split), a seeded sample."
 )
-LearnerOption = typer.Option(
-    "mse", "--learner", help="mse, meandiff, pca, lstsq or bipo (bipo: one training run per layer)."
-)
+# Learner names come from the registry, which imports torch: `mlsteer info` lists them with what
+# each needs, and a wrong name is refused with the list.
+LEARNER_HELP = "A registered learner (mlsteer info lists them, with what each needs)."
+LearnerOption = typer.Option("mse", "--learner", help=LEARNER_HELP)
 TrainPairsOption = typer.Option(200, "--pairs", "-n", min=1, help="Training pairs per vector.")
 BatchSizeOption = typer.Option(8, "--batch-size", min=1, help="Items per batch.")
 AlphaOption = typer.Option(1.0, "--alpha", help="Multiplier of the vectors.")

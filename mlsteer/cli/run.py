@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from mlsteer.cli.errors import console, warn
 from mlsteer.cli.options import MODEL_HELP, DataDirOption, out_option
+
+if TYPE_CHECKING:
+    from mlsteer.learners import LearnerSpec
 
 
 def run_command(
@@ -101,6 +105,7 @@ def info() -> None:
 
     from rich.table import Table
 
+    from mlsteer.learners import learners
     from mlsteer.models import offline_models
     from mlsteer.paths import cache_dir, data_dir
 
@@ -111,4 +116,13 @@ def info() -> None:
     table.add_row("data dir ($MLSTEER_DATA)", str(data_dir() or "not set"))
     for name, state in offline_models().items():
         table.add_row(f"model {name}", state)
+    for name, entry in learners().items():
+        table.add_row(f"learner {name}", _needs(entry.spec))
     console.print(table)
+
+
+def _needs(spec: LearnerSpec) -> str:
+    """A learner's summary and what it needs, for ``info``."""
+    data = "preference triples" if spec.data == "preferences" else "pooled activations"
+    layers = "every layer from one pass" if spec.one_pass else "one training run per layer"
+    return f"{spec.summary} [{data}; {layers}; yields a {spec.output}]"

@@ -29,7 +29,7 @@ from mlsteer.experiment.validate import (
     check_table,
 )
 from mlsteer.languages import get_language
-from mlsteer.learners import ACTIVATION_LEARNERS, METHODS, learn_bipo
+from mlsteer.learners import get_learner_entry, learner_names, learners
 
 
 @dataclass(frozen=True)
@@ -213,20 +213,15 @@ def _learner(entry: dict, where: str, base: str | os.PathLike | None = None) -> 
 
     entry = dict(entry)
     if "name" not in entry:
-        raise MlsteerError(f"{where}: a learner needs a name ({', '.join(METHODS)})")
+        raise MlsteerError(f"{where}: a learner needs a name ({', '.join(learners())})")
     known = _fields(LearnerConfig) - {"options"}
     options = {k: entry.pop(k) for k in list(entry) if k not in known}
-    if entry["name"] not in METHODS:
-        raise MlsteerError(
-            f"{where}: unknown learner {entry['name']!r}; use one of: {', '.join(METHODS)}"
-        )
+    try:
+        registered = get_learner_entry(entry["name"])
+    except MlsteerError as error:
+        raise MlsteerError(f"{where}: {error}") from None
     check_table(entry, LearnerConfig, where)
-    check_learner_options(
-        entry["name"],
-        learn_bipo if entry["name"] == "bipo" else ACTIVATION_LEARNERS[entry["name"]],
-        options,
-        where,
-    )
+    check_learner_options(registered, options, where)
     check_at_least(where, 1, pairs=entry.get("pairs"))
     check_at_least(where, 0, layers=entry.get("layers"))
     check_not_empty(
@@ -244,13 +239,16 @@ def _learner(entry: dict, where: str, base: str | os.PathLike | None = None) -> 
         raise MlsteerError(
             f"{where}: scale {learner.scale!r}; use absolute or relative (alphas as fractions of the residual norm)"
         )
-    if learner.name == "lstsq" and learner.scale == "relative":
+    spec = registered.spec
+    if learner.scale == "relative" and not spec.relative_scale:
         raise MlsteerError(
-            f'{where}: lstsq learns a map, which has no relative scale; use scale = "absolute"'
+            f"{where}: {spec.name} learns a {spec.output}, which has no relative scale; "
+            'use scale = "absolute"'
         )
-    if learner.name == "bipo" and learner.all_layers:
+    if learner.all_layers and not spec.one_pass:
         raise MlsteerError(
-            f"{where}: bipo trains one layer per run; all_layers is for closed-form learners (mse, meandiff, pca, lstsq)"
+            f"{where}: {spec.name} trains one layer per run; all_layers is for learners that learn "
+            f"every layer from one pass ({', '.join(learner_names(layers='one_pass'))})"
         )
     if learner.label is not None and not re.fullmatch(r"[A-Za-z0-9][\w.-]*", learner.label):
         raise MlsteerError(

@@ -1,13 +1,12 @@
 """Checks of a config's values before any model loads: each TOML value against its field's type,
-and each learner option against what the learner takes (its keyword parameters, with a config
-dataclass such as :class:`~mlsteer.learners.BipoConfig` standing for its fields). Errors name
+and each learner option against what the learner takes (:meth:`RegisteredLearner.options`: its
+keyword parameters, a config dataclass such as :class:`~mlsteer.learners.BipoConfig` standing for
+its fields). Errors name
 the key, what was given, and what is allowed."""
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
-import inspect
 import json
 import math
 import types
@@ -16,20 +15,8 @@ from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from mlsteer.errors import MlsteerError
+from mlsteer.learners.registry import RegisteredLearner
 
-# Keyword parameters the pipeline fills in itself: not options a config may set.
-_SUPPLIED = frozenset(
-    {
-        "layer",
-        "model_fingerprint",
-        "train_hash",
-        "heldout",
-        "heldout_triples",
-        "seed",
-        "progress",
-        "info",
-    }
-)
 _NAMES = {
     str: "a string",
     int: "an integer",
@@ -139,44 +126,19 @@ def check_table(
             check_value(key, value, hints[key], where)
 
 
-def learner_options(function: Any) -> dict[str, Any]:
-    """Option name -> type for a learner function: its keyword parameters the pipeline does not
-    fill in, a dataclass-typed one (a config) replaced by that dataclass's fields."""
-    try:
-        hints = get_type_hints(function)
-    except (
-        NameError,
-        TypeError,
-    ):  # an annotation only a type checker sees: fall back to the defaults' types
-        hints = {}
-    options: dict[str, Any] = {}
-    for parameter in inspect.signature(function).parameters.values():
-        if parameter.kind is not parameter.KEYWORD_ONLY or parameter.name in _SUPPLIED:
-            continue
-        hint = hints.get(
-            parameter.name,
-            type(parameter.default) if parameter.default is not parameter.empty else Any,
-        )
-        if dataclasses.is_dataclass(hint):
-            options.update(get_type_hints(hint))
-        else:
-            options[parameter.name] = hint
-    return options
-
-
 def check_learner_options(
-    learner: str, function: Any, options: Mapping[str, Any], where: str
+    learner: RegisteredLearner, options: Mapping[str, Any], where: str
 ) -> None:
     """Raise on an option ``learner`` does not take (naming the close ones and all it takes) or a
     value of the wrong type."""
-    allowed = learner_options(function)
+    allowed = {name: hint for name, (hint, _) in learner.options().items()}
     for key, value in options.items():
         if key not in allowed:
             close = difflib.get_close_matches(key, allowed, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             takes = ", ".join(sorted(allowed)) or "none"
             raise MlsteerError(
-                f"{where}: learner {learner!r} has no option {key!r}; {hint}its options: {takes}"
+                f"{where}: learner {learner.name!r} has no option {key!r}; {hint}its options: {takes}"
             )
         check_value(key, value, allowed[key], where)
 

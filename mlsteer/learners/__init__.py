@@ -2,7 +2,8 @@
 
 Closed-form learners take pooled ``source`` (target language) and ``goal`` (English or a pivot)
 activations at one layer. BiPO also needs a differentiable function for the layers above
-(:class:`mlsteer.models.upper.UpperStack`) and token-level data; see :mod:`.bipo`.
+(:class:`mlsteer.models.upper.UpperStack`) and token-level data; see :mod:`.bipo`. Each learner
+registers itself with a :class:`LearnerSpec` (:mod:`.registry`): look learners up there by name.
 """
 
 from mlsteer.errors import MlsteerError
@@ -19,27 +20,32 @@ from mlsteer.learners.lstsq import learn_lstsq
 from mlsteer.learners.mean_difference import learn_mean_difference
 from mlsteer.learners.mse import PAPER_MSE, MSEConfig, learn_mse
 from mlsteer.learners.pca import learn_pca
+from mlsteer.learners.registry import (
+    LearnerSpec,
+    RegisteredLearner,
+    get_learner_entry,
+    learner_names,
+    learners,
+    register_learner,
+)
 
-# Learners that need only pooled activations (so `--layer all` runs them from one pass).
+# The built-in learners, as they stood at import (a learner registered later is in `learners()`).
 ACTIVATION_LEARNERS: dict[str, Learner] = {
-    "meandiff": learn_mean_difference,
-    "mse": learn_mse,
-    "pca": learn_pca,
-    "lstsq": learn_lstsq,
+    name: learners()[name].function for name in learner_names(data="pooled")
 }
-METHODS = (*ACTIVATION_LEARNERS, "bipo")
+METHODS = tuple(learners())
 
 
 def get_learner(method: str) -> Learner:
-    """The activation learner called ``method``; raises listing the valid names."""
-    if method not in ACTIVATION_LEARNERS:
-        hint = (
-            " (bipo trains through the model: use mlsteer.learners.learn_bipo)"
-            if method == "bipo"
-            else ""
+    """The learner called ``method`` if it learns from pooled activations; raises listing the
+    registered names, or saying how to call a learner that needs other data."""
+    entry = get_learner_entry(method)
+    if entry.spec.data != "pooled":
+        raise MlsteerError(
+            f"learner {method!r} learns from {entry.spec.data}, not pooled activations; "
+            f"call mlsteer.learners.{entry.function.__name__}"
         )
-        raise MlsteerError(f"unknown learner {method!r}{hint}; use one of: {', '.join(METHODS)}")
-    return ACTIVATION_LEARNERS[method]
+    return entry.function
 
 
 __all__ = [
@@ -50,15 +56,21 @@ __all__ = [
     "Diagnostics",
     "LearnResult",
     "Learner",
+    "LearnerSpec",
     "MSEConfig",
+    "RegisteredLearner",
     "alignment_cosine",
     "check_paired",
     "get_learner",
+    "get_learner_entry",
     "heldout_cosines",
     "learn_bipo",
     "learn_lstsq",
     "learn_mean_difference",
     "learn_mse",
     "learn_pca",
+    "learner_names",
+    "learners",
     "preference_margin",
+    "register_learner",
 ]

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from mlsteer.activations.preferences import CompletionTokens, PreferenceData
 from mlsteer.errors import EmptyInputError
 from mlsteer.learners.base import Acts, Diagnostics, LearnResult, heldout_cosines
+from mlsteer.learners.registry import LearnerSpec, register_learner
 from mlsteer.steering.vector import SteeringVector
 
 # (input_ids, attention_mask, resid at L, completion_mask) -> summed completion log-prob per row
@@ -54,6 +55,14 @@ class BipoConfig:
     lr_per_resid_rms: bool = False
 
 
+@register_learner(
+    LearnerSpec(
+        "bipo",
+        "a vector trained through the model with a DPO loss (one training run per layer)",
+        data="preferences",
+        layers="per_layer",
+    )
+)
 def learn_bipo(
     data: PreferenceData,
     logprobs: LogProbFn,

@@ -12,9 +12,17 @@ from mlsteer.learners.base import (
     heldout_cosines,
     mean_norm,
 )
+from mlsteer.learners.registry import LearnerSpec, register_learner
 from mlsteer.steering.vector import SteeringMap
 
 
+@register_learner(
+    LearnerSpec(
+        "lstsq",
+        "ridge least-squares affine map from source to goal (INCLINE)",
+        output="map",
+    )
+)
 def learn_lstsq(
     source: Acts,
     goal: Acts,

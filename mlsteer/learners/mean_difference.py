@@ -10,9 +10,13 @@ from mlsteer.learners.base import (
     heldout_cosines,
     mean_norm,
 )
+from mlsteer.learners.registry import LearnerSpec, register_learner
 from mlsteer.steering.vector import SteeringVector
 
 
+@register_learner(
+    LearnerSpec("meandiff", "mean difference of goal and source activations (CAA); closed form")
+)
 def learn_mean_difference(
     source: Acts,
     goal: Acts,

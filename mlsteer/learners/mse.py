@@ -10,7 +10,7 @@ They are offered as the ``PAPER_MSE`` preset; the default converges (see the tes
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 import torch
@@ -25,6 +25,7 @@ from mlsteer.learners.base import (
     heldout_cosines,
     mean_norm,
 )
+from mlsteer.learners.registry import LearnerSpec, register_learner
 from mlsteer.steering.vector import SteeringVector
 
 
@@ -45,6 +46,13 @@ class MSEConfig:
 PAPER_MSE = MSEConfig(lr=1e-8, epochs=12, batch_size=1, weight_decay=0.01)
 
 
+@register_learner(
+    LearnerSpec(
+        "mse",
+        "the v minimising MSE(source + v, goal); closed form or AdamW (solver)",
+        presets={"paper": asdict(PAPER_MSE)},
+    )
+)
 def learn_mse(
     source: Acts,
     goal: Acts,

@@ -12,9 +12,13 @@ from mlsteer.learners.base import (
     heldout_cosines,
     mean_norm,
 )
+from mlsteer.learners.registry import LearnerSpec, register_learner
 from mlsteer.steering.vector import SteeringVector
 
 
+@register_learner(
+    LearnerSpec("pca", "top principal direction of the paired differences; closed form")
+)
 def learn_pca(
     source: Acts,
     goal: Acts,

@@ -22,7 +22,7 @@ from mlsteer.data.preferences import PreferenceTriple, triples_from_answers, tri
 from mlsteer.errors import MlsteerError
 from mlsteer.hashing import hash_texts
 from mlsteer.io import check_writable, write_text_atomic
-from mlsteer.learners import METHODS, BipoConfig, LearnResult, get_learner, learn_bipo
+from mlsteer.learners import LearnResult, get_learner_entry, learner_names
 from mlsteer.models.upper import UpperStack
 from mlsteer.models.wrapper import SteerableModel
 from mlsteer.paths import data_dir as resolve_data_dir
@@ -62,27 +62,29 @@ def learn_from_corpus(
 ) -> list[LearnResult]:
     """Learn a ``method`` vector (or map) for ``lang`` at each of ``layers``.
 
-    ``options`` go to the learner (e.g. ``solver``/``config`` for mse, ``ridge`` for lstsq,
-    ``config`` (a :class:`BipoConfig`) for bipo). ``goal`` other than ``en`` learns a vector
-    toward a pivot language (Table 3) from pairs joined on their English side. ``output``, the
+    ``options`` are the learner's keyword arguments (see :meth:`RegisteredLearner.keywords`:
+    e.g. ``solver``/``config`` for mse, ``ridge`` for lstsq, ``config`` for bipo). ``goal``
+    other than ``en`` learns a vector toward a pivot language (Table 3) from pairs joined on
+    their English side. ``output``, the
     file the caller will save to, is checked writable first, so a bad path fails before training.
     """
-    if method not in METHODS:
-        raise MlsteerError(f"unknown learner {method!r}; use one of: {', '.join(METHODS)}")
+    learner = get_learner_entry(method)  # unknown name: an error listing the registered ones
     if output is not None:
         check_writable(output)
     layers = check_layers(model, layers)
-    if method == "bipo" and len(layers) > 1:
+    if not learner.spec.one_pass and len(layers) > 1:
         raise MlsteerError(
-            "bipo trains one layer per run; pass one --layer (all-layer mode is for closed-form learners)"
+            f"{method} trains one layer per run; pass one --layer (all-layer mode is for learners "
+            f"that learn every layer from one pass: {', '.join(learner_names(layers='one_pass'))})"
         )
     pairs = load_pairs(corpus, lang, data_dir, n=n_pairs, seed=seed, goal=goal)
     train, heldout = split_pairs(pairs, heldout_fraction, seed)
     train_hash = hash_texts(train.english + train.target)
     options = dict(options or {})
-    # BiPO trains from token-level residuals (encode_preferences), so its train pairs need no
-    # pooled activations; only the held-out ones are cached for the cosine diagnostic.
-    n = 0 if method == "bipo" else len(train)
+    # Preference learners (BiPO) train from token-level residuals (encode_preferences), so their
+    # train pairs need no pooled activations; only the held-out ones are cached for the diagnostic.
+    pooled = learner.spec.data == "pooled"
+    n = len(train) if pooled else 0
     texts = list(train.target + train.english)[: 2 * n] + list(
         heldout.target + heldout.english if heldout else ()
     )
@@ -99,32 +101,32 @@ def learn_from_corpus(
             if heldout
             else None
         )
-        common = dict(
-            layer=layer,
-            model_fingerprint=model.fingerprint,
-            train_hash=train_hash,
-            heldout=held,
-            seed=seed,
-        )
-        if method == "bipo":
-            triples = _bipo_triples(corpus, lang, train, data_dir, n_pairs, seed)
+        if pooled:
+            result = learner.function(
+                source,
+                target,
+                layer=layer,
+                model_fingerprint=model.fingerprint,
+                train_hash=train_hash,
+                heldout=held,
+                seed=seed,
+                **options,
+            )
+        else:
+            triples = _preference_triples(corpus, lang, train, data_dir, n_pairs, seed, method)
             data = encode_preferences(model, triples, layer, progress=progress).to(
                 model.layer_device(layer)
             )
-            upper = UpperStack(model, layer)
-            config = options.pop("config", BipoConfig())
-            result = learn_bipo(
+            result = learner.function(
                 data,
-                upper.completion_logprobs,
+                UpperStack(model, layer).completion_logprobs,
                 model_fingerprint=model.fingerprint,
-                config=config,
                 seed=seed,
                 train_hash=train_hash,
                 heldout=held,
                 progress=progress,
+                **options,
             )
-        else:
-            result = get_learner(method)(source, target, **common, **options)
         info = {
             **result.steering.info,
             "lang": lang,
@@ -138,8 +140,8 @@ def learn_from_corpus(
     return results
 
 
-def _bipo_triples(
-    corpus: str, lang: str, train: ParallelPairs, data_dir, n_pairs, seed
+def _preference_triples(
+    corpus: str, lang: str, train: ParallelPairs, data_dir, n_pairs, seed, method: str
 ) -> list[PreferenceTriple]:
     """MSVAMP trains on answers (task builder); other corpora on translations (parallel builder)."""
     if corpus != "msvamp":
@@ -147,7 +149,7 @@ def _bipo_triples(
     folder = resolve_data_dir(data_dir)
     if folder is None:
         raise MlsteerError(
-            "bipo on msvamp reads the answers from local files; pass --data-dir or set $MLSTEER_DATA"
+            f"{method} on msvamp reads the answers from local files; pass --data-dir or set $MLSTEER_DATA"
         )
     rows = {r.target_question: r for r in read_msvamp_rows(folder, lang)}
     kept = [rows[q] for q in train.target]

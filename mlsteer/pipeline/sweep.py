@@ -38,6 +38,7 @@ from mlsteer.evaluation.store import ResultStore
 from mlsteer.evaluation.tasks import get_task
 from mlsteer.evaluation.tasks.base import Task
 from mlsteer.io import check_writable, write_text_atomic
+from mlsteer.learners import get_learner_entry
 from mlsteer.models.wrapper import SteerableModel
 from mlsteer.pipeline.learn import learn_from_corpus, save_results
 from mlsteer.plots.io import save_figure
@@ -86,9 +87,8 @@ def learn_layers(
     path = folder / f"{name}.safetensors"
     if path.is_file() and set(layers) <= {item.layer for item in load_steering(path)}:
         return path
-    per_call = (
-        [list(layers)] if learner != "bipo" else [[layer] for layer in layers]
-    )  # bipo: one layer per run
+    one_pass = get_learner_entry(learner).spec.one_pass  # else one training run per layer
+    per_call = [list(layers)] if one_pass else [[layer] for layer in layers]
     results = []
     for chunk in per_call:
         results += learn_from_corpus(
