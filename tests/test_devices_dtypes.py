@@ -118,6 +118,7 @@ def test_fp32_vector_is_added_in_bf16_at_its_layer(bf16_gemma):
 
 def test_bf16_end_to_end_learn_steer_eval_lens(tmp_path, bf16_gemma):
     from mlsteer.pipeline.analyses import run_lens
+    from mlsteer.pipeline.context import RunContext
 
     common = ["-m", "tiny-gemma3", "--dtype", "bfloat16"]
     mse, bipo = tmp_path / "es_mse.safetensors", tmp_path / "es_bipo.safetensors"
@@ -199,14 +200,10 @@ def test_bf16_end_to_end_learn_steer_eval_lens(tmp_path, bf16_gemma):
         all(v < 0 for v in s) for s in scores
     )  # log-probabilities, computed in fp32 from bf16 logits
     run_lens(
-        bf16_gemma,
+        RunContext(bf16_gemma, tmp_path / "lens", corpus="builtin", n_pairs=4, progress=False),
         ["es"],
-        tmp_path / "lens",
-        {"es": str(mse)},
-        n_texts=4,
+        vectors={"es": str(mse)},
         k=3,
-        progress=False,
-        corpus="builtin",
     )
     lens = json.loads((tmp_path / "lens" / "lens_es.json").read_text())
     assert (

@@ -7,6 +7,7 @@ import torch
 
 from mlsteer.analysis.distribution import pca_2d
 from mlsteer.errors import EmptyInputError, MlsteerError
+from mlsteer.pipeline.context import RunContext
 from mlsteer.pipeline.distribution import run_train_test_pca
 from mlsteer.plots.distribution import distribution_figure
 
@@ -113,9 +114,8 @@ def test_pipeline_writes_json_and_figure(tiny_gemma, tmp_path):
     (tatoeba / "tatoeba.swh-eng.eng").write_text(
         "".join(e + "\n" for e, _ in SWAHILI), encoding="utf-8"
     )
-    html = run_train_test_pca(
-        tiny_gemma, ["sw"], tmp_path / "run", layer=2, data_dir=data, n=5, progress=False
-    )
+    context = RunContext(tiny_gemma, tmp_path / "run", data_dir=data, n_pairs=5, progress=False)
+    html = run_train_test_pca(context, ["sw"], layer=2)
     assert html == tmp_path / "run" / "pca.html" and html.is_file()
     assert (tmp_path / "run" / "figures" / "pca.json").is_file()
     saved = json.loads((tmp_path / "run" / "pca.json").read_text())
@@ -124,6 +124,4 @@ def test_pipeline_writes_json_and_figure(tiny_gemma, tmp_path):
     assert sw["groups"] == ["tatoeba (train)", "xcopa (eval)"]
     assert len(sw["coords"]["tatoeba (train)"]) == 3 and len(sw["coords"]["xcopa (eval)"]) == 5
     with pytest.raises(MlsteerError, match="xcopa has no 'fr'"):
-        run_train_test_pca(
-            tiny_gemma, ["fr"], tmp_path / "run2", layer=2, data_dir=data, n=5, progress=False
-        )
+        run_train_test_pca(context.with_out(tmp_path / "run2"), ["fr"], layer=2)

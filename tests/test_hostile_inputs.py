@@ -336,6 +336,7 @@ def test_learn_checks_its_output_before_training(tmp_path, monkeypatch):
 
 
 def test_sweep_checks_its_output_before_training(tiny_gemma, tmp_path, monkeypatch):
+    from mlsteer.pipeline.context import RunContext
     from mlsteer.pipeline.sweep import run_sweep
 
     blocker = tmp_path / "a_file"
@@ -344,7 +345,7 @@ def test_sweep_checks_its_output_before_training(tiny_gemma, tmp_path, monkeypat
         "mlsteer.pipeline.sweep.learn_from_corpus", lambda *a, **k: pytest.fail("trained first")
     )
     with pytest.raises(UnwritableOutputError, match="is a file, not a folder"):
-        run_sweep(tiny_gemma, "cloze", ["sw"], blocker, [1], progress=False)
+        run_sweep(RunContext(tiny_gemma, blocker, progress=False), "cloze", ["sw"], layers=[1])
 
 
 @pytest.mark.skipif(

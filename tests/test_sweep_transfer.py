@@ -13,6 +13,7 @@ from mlsteer.analysis.transfer import delta_matrix, nearest_partners
 from mlsteer.data.corpora import load_pairs
 from mlsteer.errors import EmptyInputError, MlsteerError
 from mlsteer.evaluation.store import ResultStore
+from mlsteer.pipeline.context import RunContext
 from mlsteer.pipeline.sweep import load_choices, run_sweep
 from mlsteer.pipeline.transfer import run_pivot, run_transfer
 from tests.test_evaluation import write_xcopa
@@ -164,10 +165,11 @@ def test_pivot_pairs_join_on_the_english_side(data_dir):
 
 def test_sweep_pipeline_writes_everything_and_resumes(tiny_gemma, data_dir, tmp_path):
     out = tmp_path / "run"
-    kwargs = dict(
-        layers=[1, 2], alphas=[4.0], n_pairs=12, data_dir=data_dir, batch_size=4, progress=False
+    context = RunContext(
+        tiny_gemma, out, n_pairs=12, data_dir=data_dir, batch_size=4, progress=False
     )
-    sweeps = run_sweep(tiny_gemma, "xcopa", ["sw", "id"], out, **kwargs)
+    kwargs = dict(layers=[1, 2], alphas=[4.0])
+    sweeps = run_sweep(context, "xcopa", ["sw", "id"], **kwargs)
     for name in (
         "sweep_xcopa.json",
         "sweep_xcopa.md",
@@ -188,22 +190,13 @@ def test_sweep_pipeline_writes_everything_and_resumes(tiny_gemma, data_dir, tmp_
     assert rows == 2 * 12 * (
         1 + 2 + 2
     )  # basic, the 2-cell test grid (holds the chosen vector), 2 controls
-    again = run_sweep(
-        tiny_gemma, "xcopa", ["sw", "id"], out, **kwargs
-    )  # resumes: nothing recomputed
+    again = run_sweep(context, "xcopa", ["sw", "id"], **kwargs)  # resumes: nothing recomputed
     assert len(ResultStore(out / "test").rows()) == rows
     assert [s.to_dict() for s in again] == [s.to_dict() for s in sweeps]
 
     choices = load_choices(out, "xcopa")
     matrix = run_transfer(
-        tiny_gemma,
-        "xcopa",
-        choices,
-        ["sw", "id", "it"],
-        tmp_path / "transfer",
-        data_dir=data_dir,
-        batch_size=4,
-        progress=False,
+        context.with_out(tmp_path / "transfer"), "xcopa", choices, ["sw", "id", "it"]
     )
     assert matrix.rows == ("sw", "id") and matrix.columns == ("sw", "id", "it")
     # the diagonal repeats the sweep's own test run on the same items
@@ -214,19 +207,16 @@ def test_sweep_pipeline_writes_everything_and_resumes(tiny_gemma, data_dir, tmp_
 
 
 def test_pivot_pipeline(tiny_gemma, data_dir, tmp_path):
-    matrix = run_pivot(
+    context = RunContext(
         tiny_gemma,
-        "xcopa",
-        ["sw"],
-        ["en", "es", "fr"],
         tmp_path / "pivot",
-        layer=2,
-        alpha=4.0,
+        corpus="msvamp",
         n_pairs=12,
         data_dir=data_dir,
         batch_size=4,
         progress=False,
     )
+    matrix = run_pivot(context, "xcopa", ["sw"], ["en", "es", "fr"], layer=2, alpha=4.0)
     assert matrix.rows == ("toward en", "toward es", "toward fr") and matrix.columns == ("sw",)
     assert (tmp_path / "pivot" / "vectors" / "sw_to_es_mse.safetensors").is_file()
     assert "toward es" in (tmp_path / "pivot" / "pivot_xcopa.md").read_text()

@@ -278,7 +278,8 @@ def test_registry_has_every_builder():
 
 def test_unknown_task_lists_the_known_ones():
     with pytest.raises(
-        MlsteerError, match=r"unknown task 'xnly'; use one of: xcopa, xnli, mgsm, m_mmlu, m3exam"
+        MlsteerError,
+        match=r"unknown task 'xnly'; use one of: cloze, m3exam, m_mmlu, mgsm, xcopa, xnli",
     ):
         get_task("xnly")
 

@@ -15,6 +15,7 @@ from mlsteer.analysis.wendler import (
 )
 from mlsteer.errors import EmptyInputError, MlsteerError
 from mlsteer.pipeline import wendler as pipeline
+from mlsteer.pipeline.context import RunContext
 from mlsteer.pipeline.wendler import run_wendler, source_for
 from mlsteer.steering import SteeringVector, save_steering
 
@@ -183,15 +184,8 @@ def test_pipeline_end_to_end(tiny_gemma, tmp_path, monkeypatch):
         tiny_gemma.fingerprint,
     )
     vectors = {"zh": str(save_steering(tmp_path / "zh.safetensors", [vector]))}
-    paths = run_wendler(
-        tiny_gemma,
-        ["zh", "fr"],
-        tmp_path / "run",
-        vectors=vectors,
-        alpha=2.0,
-        n_shots=2,
-        progress=False,
-    )
+    context = RunContext(tiny_gemma, tmp_path / "run", progress=False)
+    paths = run_wendler(context, ["zh", "fr"], vectors=vectors, alpha=2.0, n_shots=2)
     assert paths == [tmp_path / "run" / "wendler_zh.html", tmp_path / "run" / "wendler_fr.html"]
     for lang in ("zh", "fr"):
         assert (tmp_path / "run" / "figures" / f"wendler_{lang}.json").is_file()

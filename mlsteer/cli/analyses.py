@@ -8,7 +8,7 @@ import typer
 
 from mlsteer.cli import checks
 from mlsteer.cli.errors import console
-from mlsteer.cli.models import load
+from mlsteer.cli.models import context, load
 from mlsteer.cli.options import (
     AlphaOption,
     DataSpec,
@@ -42,7 +42,7 @@ def similarity(
     from mlsteer.pipeline.analyses import run_similarity
 
     path = run_similarity(
-        load(model), codes, out, data.data_dir, n_pairs, data.seed, center, corpus=corpus
+        context(model, data, out, corpus=corpus, n_pairs=n_pairs), codes, center=center
     )
     console.print(f"wrote {path}")
 
@@ -76,18 +76,13 @@ def lens(
     loaded = load(model)
     sft = {lang: load(model, name=folder) for lang, folder in folders.items()}
     paths = run_lens(
-        loaded,
+        context(loaded, data, out, corpus=corpus, n_pairs=n_texts),
         codes,
-        out,
-        files,
-        data.data_dir,
-        n_texts,
-        k,
-        alpha,
-        data.seed,
+        vectors=files,
+        k=k,
+        alpha=alpha,
         sft=sft,
         detector=detector,
-        corpus=corpus,
     )
     console.print("wrote " + ", ".join(str(p) for p in paths))
 
@@ -118,7 +113,15 @@ def wendler(
 
     loaded = load(model)
     sft = {lang: load(model, name=folder) for lang, folder in folders.items()}
-    paths = run_wendler(loaded, codes, out, files, alpha, source, shots, seed, sft=sft)
+    paths = run_wendler(
+        context(loaded, DataSpec(seed=seed), out),
+        codes,
+        vectors=files,
+        alpha=alpha,
+        source_lang=source,
+        n_shots=shots,
+        sft=sft,
+    )
     console.print("wrote " + ", ".join(str(p) for p in paths))
 
 
@@ -145,7 +148,6 @@ def pca(
 
     from mlsteer.pipeline.distribution import run_train_test_pca
 
-    path = run_train_test_pca(
-        load(model), codes, out, layer, task, corpus, data.data_dir, n_old or n_texts, data.seed
-    )
+    texts = context(model, data, out, corpus=corpus, n_pairs=n_old or n_texts)
+    path = run_train_test_pca(texts, codes, layer=layer, task=task)
     console.print(f"wrote {path}")

@@ -8,7 +8,7 @@ import typer
 
 from mlsteer.cli import checks
 from mlsteer.cli.errors import console
-from mlsteer.cli.models import load
+from mlsteer.cli.models import context, load
 from mlsteer.cli.options import (
     DataSpec,
     LangsOption,
@@ -102,8 +102,9 @@ def table(
     """Print the paper-style tables of a run and export table.md / .csv / .json."""
     from mlsteer.evaluation.store import ResultStore
     from mlsteer.evaluation.table import build_tables, export_tables
+    from mlsteer.layout import results_file
 
-    if not (run_dir / "results.sqlite").is_file():
+    if not results_file(run_dir).is_file():
         raise MlsteerError(
             f"{run_dir} has no results.sqlite; run mlsteer eval --out {run_dir} first"
         )
@@ -149,28 +150,23 @@ def sweep(
 
     _check_learner(learner)  # imports torch: after the torch-free checks
 
+    from mlsteer.layout import SweepLayout
     from mlsteer.pipeline.sweep import run_sweep, sweep_markdown
 
-    loaded = load(model)
-    layer_list = parse_layers(layers, loaded.n_layers)
+    run = context(model, data, out, corpus=corpus, n_pairs=n_pairs, limit=limit)
+    layer_list = parse_layers(layers, run.model.n_layers)
     for task in task_objs:
         results = run_sweep(
-            loaded,
+            run,
             task.name,
             codes,
-            out,
-            layer_list,
-            alpha_list,
-            learner,
-            corpus,
-            n_pairs,
-            limit,
-            data.data_dir,
-            data.seed,
-            test_grid,
+            layers=layer_list,
+            alphas=alpha_list,
+            learner=learner,
+            test_grid=test_grid,
         )
-        console.print(sweep_markdown(results, task.name, loaded.name, learner), soft_wrap=True)
-        console.print(f"wrote {out / f'sweep_{task.name}.html'}")
+        console.print(sweep_markdown(results, task.name, run.model.name, learner), soft_wrap=True)
+        console.print(f"wrote {SweepLayout(out).figure(task.name)}")
 
 
 def transfer(
@@ -205,6 +201,7 @@ def transfer(
     for task in task_objs:
         checks.task_data(task, targets, data)
 
+    from mlsteer.layout import AnalysisLayout
     from mlsteer.pipeline.sweep import VectorChoice, load_choices
     from mlsteer.pipeline.transfer import run_transfer
 
@@ -224,13 +221,11 @@ def transfer(
         raise MlsteerError(
             "name the vectors: --from-sweep RUN_DIR, or --vector LANG=FILE ... with --layer"
         )
-    loaded = load(model)
+    run = context(model, data, out, limit=limit)
     for task in task_objs:
-        matrix = run_transfer(
-            loaded, task.name, choices[task.name], targets, out, limit, data.data_dir, data.seed
-        )
+        matrix = run_transfer(run, task.name, choices[task.name], targets)
         console.print(matrix.markdown(), soft_wrap=True)
-        console.print(f"wrote {out / f'transfer_{task.name}.html'}")
+        console.print(f"wrote {AnalysisLayout(out).transfer(task.name).with_suffix('.html')}")
 
 
 def pivot(
@@ -263,27 +258,14 @@ def pivot(
     corpus = checks.corpus(corpus, codes, data, goals=goals, preferred="msvamp")
     _check_learner(learner)
 
+    from mlsteer.layout import AnalysisLayout
     from mlsteer.pipeline.transfer import run_pivot
 
-    loaded = load(model)
+    run = context(model, data, out, corpus=corpus, n_pairs=n_pairs, limit=limit)
     for task in task_objs:
-        matrix = run_pivot(
-            loaded,
-            task.name,
-            codes,
-            goals,
-            out,
-            layer,
-            alpha,
-            learner,
-            corpus,
-            n_pairs,
-            limit,
-            data.data_dir,
-            data.seed,
-        )
+        matrix = run_pivot(run, task.name, codes, goals, layer=layer, alpha=alpha, learner=learner)
         console.print(matrix.markdown("vector"), soft_wrap=True)
-        console.print(f"wrote {out / f'pivot_{task.name}.html'}")
+        console.print(f"wrote {AnalysisLayout(out).pivot(task.name).with_suffix('.html')}")
 
 
 def _check_learner(learner: str) -> None:

@@ -20,8 +20,7 @@ from mlsteer.cli.options import (
     parse_layers,
 )
 from mlsteer.errors import MlsteerError
-
-VECTOR_SUFFIX = ".safetensors"
+from mlsteer.layout import VECTOR_SUFFIX, language_file
 
 
 def learn(
@@ -117,7 +116,7 @@ def _outputs(out: Path, langs: list[str]) -> dict[str, Path]:
         raise MlsteerError(
             f"--out {out}: several languages need a folder (they are written as {{lang}}{VECTOR_SUFFIX})"
         )
-    return {lang: out / f"{lang}{VECTOR_SUFFIX}" for lang in langs}
+    return {lang: language_file(out, lang) for lang in langs}
 
 
 def _show(results: list, path: Path, lang: str, goal: str) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from mlsteer.cli.options import ModelSpec
+from mlsteer.cli.options import DataSpec, ModelSpec
 from mlsteer.errors import MlsteerError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from mlsteer.models import SteerableModel
+    from mlsteer.pipeline.context import RunContext
 
 
 def one_process() -> None:
@@ -36,3 +39,14 @@ def load(spec: ModelSpec, data_parallel: bool = False, name: str | None = None) 
     distributed.init(resolved)
     with distributed.main_first():  # the first load may convert and cache the embedded model
         return models.load_model(name or spec.name, device=resolved, dtype=spec.dtype)
+
+
+def context(
+    model: ModelSpec | SteerableModel, data: DataSpec, out: Path, **fields: Any
+) -> RunContext:
+    """The pipeline context of a command: its model (loaded from the spec unless given loaded),
+    its data folder and seed, its output folder, and any other ``fields`` (corpus, n_pairs...)."""
+    from mlsteer.pipeline.context import RunContext
+
+    loaded = load(model) if isinstance(model, ModelSpec) else model
+    return RunContext(loaded, out, data_dir=data.data_dir, seed=data.seed, **fields)

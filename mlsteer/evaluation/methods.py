@@ -16,16 +16,20 @@ Named and composable from strings (``--method``):
                                 vector map), applied with ``alpha``; ``:negated`` / ``:random`` are
                                 the controls (the runner adds both unless told not to)
 ==============================  ====================================================================
+
+Each method class registers its name and syntax with ``@register_method``; a new method is one
+class and its registration.
 """
 
 from __future__ import annotations
 
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
 
 from mlsteer import distributed
 from mlsteer.errors import MlsteerError, check_choice
@@ -75,6 +79,11 @@ class Method(ABC):
         """Where the method comes from, for messages (a vector file, a model folder)."""
         return self.name
 
+    @classmethod
+    def from_spec(cls, rest: str, controls: bool) -> list[Method]:
+        """The methods ``--method NAME:REST`` stands for (most take no ``REST``)."""
+        return [cls()]
+
     @abstractmethod
     def queries(
         self, model: SteerableModel, task: Task, examples: Sequence[Example]
@@ -101,6 +110,27 @@ class Method(ABC):
         return len(self.queries(None, task, [example])[0].context)
 
 
+MethodType = TypeVar("MethodType", bound=type[Method])
+_METHODS: dict[str, tuple[str, type[Method]]] = {}  # --method name -> (syntax, class)
+
+
+def register_method(name: str, syntax: str) -> Callable[[MethodType], MethodType]:
+    """Class decorator: ``--method name[:rest]`` builds ``cls.from_spec(rest, controls)``;
+    ``syntax`` is how the spec is written, for messages."""
+
+    def register(cls: MethodType) -> MethodType:
+        _METHODS[name] = (syntax, cls)
+        return cls
+
+    return register
+
+
+def method_syntaxes() -> list[str]:
+    """How each registered method is written (``fewshot[:k]``...), in registration order."""
+    return [syntax for syntax, _ in _METHODS.values()]
+
+
+@register_method("basic", "basic")
 class Basic(Method):
     name = "basic"
 
@@ -108,6 +138,7 @@ class Basic(Method):
         return [task.render(example) for example in examples]
 
 
+@register_method("fewshot", "fewshot[:k]")
 class FewShot(Method):
     def __init__(self, k: int = 5) -> None:
         self.k = k
@@ -115,6 +146,10 @@ class FewShot(Method):
         self.pools: dict[tuple[str, str], list[Example]] = {}  # (task, language) -> shot pool
         self.seed = 0
         self.task_name = ""  # the task of the last setup (fingerprints are per call, one task)
+
+    @classmethod
+    def from_spec(cls, rest, controls):
+        return [cls(int(rest) if rest else 5)]
 
     def setup(self, model, task, lang, data_dir, seed, run_dir):
         pool = task.load(lang, split=task.fewshot_split, data_dir=data_dir)
@@ -154,6 +189,7 @@ class FewShot(Method):
         return out
 
 
+@register_method("xlt", "xlt")
 class XLT(Method):
     """Cross-lingual-thought prompting (Huang et al. 2023, "Not All Languages Are Created Equal
     in LLMs"): the request in its language inside an English instruction template."""
@@ -189,8 +225,13 @@ class XLT(Method):
         return out
 
 
+@register_method("translate_test", "translate_test[:oracle|nllb|nllb=PATH]")
 class TranslateTest(Method):
     """Translate the item to English, then use the task's English prompt."""
+
+    @classmethod
+    def from_spec(cls, rest, controls):
+        return [cls(rest or "oracle")]
 
     def __init__(self, translator: str = "oracle") -> None:
         self.translator_spec = translator
@@ -259,14 +300,20 @@ class TranslateTest(Method):
         return super().length_hint(task, example)
 
 
+@register_method("self_translate", "self_translate")
 class SelfTranslate(TranslateTest):
     """Self-translation (Etxaniz et al. 2023): the same model translates, then answers."""
+
+    @classmethod
+    def from_spec(cls, rest, controls):
+        return [cls()]
 
     def __init__(self) -> None:
         super().__init__("self")
         self.name = "self_translate"
 
 
+@register_method("steered", "steered:FILE@ALPHA[:negated|:random]")
 class Steered(Method):
     """Apply a vector (or a per-language vector map) while scoring; ``control`` picks the
     vector itself, its negation, or a random vector of the same norm (seeded). ``layer`` keeps
@@ -301,6 +348,28 @@ class Steered(Method):
             str, str
         ] = {}  # language -> sha256 of the file's entries (steering_sha256)
         self.seeds: dict[str, int] = {}
+
+    @classmethod
+    def from_spec(cls, rest, controls):
+        source, at, alpha = rest.rpartition("@") if "@" in rest else (rest, "", "1")
+        control = ""
+        if ":" in alpha:
+            alpha, _, control = alpha.partition(":")
+        if not source:
+            raise MlsteerError(
+                f"steered method 'steered:{rest}' names no vector; write steered:FILE@ALPHA"
+            )
+        try:
+            value = float(alpha)
+        except ValueError:
+            raise MlsteerError(f"alpha {alpha!r} in 'steered:{rest}' is not a number") from None
+        if control or not controls:
+            return [cls(source, value, control)]
+        return [
+            cls(source, value),
+            cls(source, value, "negated"),
+            cls(source, value, "random"),
+        ]
 
     def setup(self, model, task, lang, data_dir, seed, run_dir):
         # another model's vector, a missing language file or layer: refused before anything is written
@@ -348,8 +417,15 @@ class Steered(Method):
             yield
 
 
+@register_method("sft", "sft:FOLDER")
 class SFT(Method):
     """A fine-tuned copy of the model (``mlsteer sft`` writes one), evaluated like ``basic``."""
+
+    @classmethod
+    def from_spec(cls, rest, controls):
+        if not rest:
+            raise MlsteerError("sft names no folder; write sft:FOLDER (made by mlsteer sft)")
+        return [cls(rest)]
 
     def __init__(self, folder: str) -> None:
         self.folder = Path(folder)
@@ -387,39 +463,6 @@ class SFT(Method):
 def parse_method(spec: str, controls: bool = True) -> list[Method]:
     """One ``--method`` string -> methods (a steered spec brings its two controls by default)."""
     name, _, rest = spec.partition(":")
-    if name == "basic":
-        return [Basic()]
-    if name == "fewshot":
-        return [FewShot(int(rest) if rest else 5)]
-    if name == "xlt":
-        return [XLT()]
-    if name == "self_translate":
-        return [SelfTranslate()]
-    if name == "translate_test":
-        return [TranslateTest(rest or "oracle")]
-    if name == "sft":
-        if not rest:
-            raise MlsteerError("sft names no folder; write sft:FOLDER (made by mlsteer sft)")
-        return [SFT(rest)]
-    if name == "steered":
-        source, at, alpha = rest.rpartition("@") if "@" in rest else (rest, "", "1")
-        control = ""
-        if ":" in alpha:
-            alpha, _, control = alpha.partition(":")
-        if not source:
-            raise MlsteerError(f"steered method {spec!r} names no vector; write steered:FILE@ALPHA")
-        try:
-            value = float(alpha)
-        except ValueError:
-            raise MlsteerError(f"alpha {alpha!r} in {spec!r} is not a number") from None
-        if control or not controls:
-            return [Steered(source, value, control)]
-        return [
-            Steered(source, value),
-            Steered(source, value, "negated"),
-            Steered(source, value, "random"),
-        ]
-    raise MlsteerError(
-        f"unknown method {spec!r}; use one of: basic, fewshot[:k], xlt, self_translate, "
-        "translate_test[:oracle|nllb|nllb=PATH], steered:FILE@ALPHA[:negated|:random], sft:FOLDER"
-    )
+    if name not in _METHODS:
+        raise MlsteerError(f"unknown method {spec!r}; use one of: {', '.join(method_syntaxes())}")
+    return _METHODS[name][1].from_spec(rest, controls)

@@ -3,7 +3,8 @@ against the baselines, analyses, summary and report.
 
 Every step writes into the run folder as it goes and is skipped, or resumes item by item, when
 its outputs are there: a killed run loses at most the batch in flight. A run folder remembers
-the config that made it and refuses another one (results must not mix).
+the config that made it and refuses another one (results must not mix). Steps register
+themselves (:mod:`.steps`) and write where :class:`~mlsteer.layout.RunLayout` says.
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
-import torch
 from rich.console import Console
 
 from mlsteer import distributed
@@ -27,14 +27,19 @@ from mlsteer.evaluation.store import ResultStore
 from mlsteer.evaluation.table import build_tables, export_tables
 from mlsteer.evaluation.tasks import get_task
 from mlsteer.experiment.config import DataConfig, ExperimentConfig, LearnerConfig
+from mlsteer.experiment.steps import register_step, wanted_steps
 from mlsteer.experiment.summary import summary_markdown
 from mlsteer.io import check_writable, corrupt, write_text_atomic
+from mlsteer.layout import RunLayout
+from mlsteer.learners import get_learner_entry
 from mlsteer.models import load_model
 from mlsteer.models.devices import resolve_device
 from mlsteer.models.wrapper import SteerableModel
 from mlsteer.paths import data_dir as resolve_data_dir
+from mlsteer.pipeline.context import RunContext
 from mlsteer.pipeline.sweep import (
     Application,
+    SweepRecord,
     VectorChoice,
     export_choices,
     learn_layers,
@@ -42,8 +47,6 @@ from mlsteer.pipeline.sweep import (
     run_sweep,
     steered_methods,
 )
-
-CONFIG_FILE = "config.json"
 
 
 @dataclass
@@ -67,6 +70,23 @@ class Run:
     @property
     def out(self) -> Path:
         return self.config.out
+
+    @property
+    def layout(self) -> RunLayout:
+        return RunLayout(self.config.out)
+
+    def context(self, out: Path, **changes: Any) -> RunContext:
+        """What a pipeline needs to write to ``out``: the run's model, data, seed and progress
+        (``changes``: fields that differ, e.g. a learner's own corpus)."""
+        return RunContext(
+            self.model,
+            out,
+            corpus=self.data.corpus,
+            data_dir=self.data_dir,
+            n_pairs=self.data.pairs,
+            seed=self.config.seed,
+            progress=self.progress,
+        ).with_out(out, **changes)
 
 
 @dataclass(frozen=True)
@@ -114,32 +134,21 @@ def run_experiment(
     with distributed.main_first():  # the first load may convert and cache the embedded model
         model = load_model(config.model, device=resolved, dtype=config.dtype)
     run = Run(config, data, folder, model, console, progress, {}, {}, {}, {})
-    steps: list[tuple[str, Callable[[Run], None]]] = [("sweep", _sweep), ("evaluate", _evaluate)]
-    steps += [
-        (name, step)
-        for name, step, wanted in (
-            ("similarity", _similarity, config.similarity),
-            ("lens", _lens, config.lens),
-            ("wendler", _wendler, config.wendler),
-            ("pca", _pca, config.pca_layer is not None),
-            ("transfer", _transfer, config.transfer),
-        )
-        if wanted
-    ]
+    steps = wanted_steps(config)
     seconds: dict[str, float] = {}
-    for index, (name, step) in enumerate(steps, start=1):
-        console.print(f"[bold cyan][{index}/{len(steps) + 1}] {name}[/bold cyan]")
+    for index, step in enumerate(steps, start=1):
+        console.print(f"[bold cyan][{index}/{len(steps) + 1}] {step.name}[/bold cyan]")
         start = time.perf_counter()
-        if name in ("sweep", "evaluate") or distributed.is_main():  # analyses: rank 0 only
-            step(run)
+        if step.every_rank or distributed.is_main():
+            step.run(run)
         distributed.barrier()
-        seconds[name] = time.perf_counter() - start
-        console.print(f"    {name} done in {seconds[name]:.0f} s")
+        seconds[step.name] = time.perf_counter() - start
+        console.print(f"    {step.name} done in {seconds[step.name]:.0f} s")
     if not distributed.is_main():
-        return RunResult(run.out, run.out / "report.html", "", seconds)
+        return RunResult(run.out, run.layout.report, "", seconds)
     console.print(f"[bold cyan][{len(steps) + 1}/{len(steps) + 1}] summary and report[/bold cyan]")
     start = time.perf_counter()
-    store = ResultStore(run.out / "eval")
+    store = ResultStore(run.layout.eval)
     summary = summary_markdown(
         store,
         model.name,
@@ -150,7 +159,7 @@ def run_experiment(
         run.shared,
     )
     header = f"# {config.name}\n\nModel {model.name}; data {'from ' + str(folder) if folder else 'built-in'}.\n\n"
-    write_text_atomic(run.out / "summary.md", header + summary + "\n")
+    write_text_atomic(run.layout.summary, header + summary + "\n")
     from mlsteer.report import build_report
 
     report = build_report(run.out, exports=exports)
@@ -176,7 +185,7 @@ def _claim(config: ExperimentConfig, data: DataConfig) -> None:
     record = {**config.to_dict(), "data_in_force": asdict(data)}
     record.pop("out")
     record.pop("device")  # where it runs is not what it computes: a run may resume on a GPU
-    path = config.out / CONFIG_FILE
+    path = RunLayout(config.out).config
     if path.is_file():
         try:
             before = json.loads(path.read_text(encoding="utf-8"))
@@ -229,21 +238,11 @@ def _application(learner: LearnerConfig) -> Application:
 
 
 def _learner_options(learner: LearnerConfig) -> dict:
-    from mlsteer.learners import BipoConfig, MSEConfig
-
-    if learner.name == "bipo":
-        return {"config": replace(BipoConfig(), **learner.options)}
-    if learner.name == "mse" and learner.options:
-        solver = learner.options.get("solver", "closed")
-        return {
-            "solver": solver,
-            "config": replace(
-                MSEConfig(), **{k: v for k, v in learner.options.items() if k != "solver"}
-            ),
-        }
-    return dict(learner.options)
+    """The config's flat options as the learner function's keyword arguments."""
+    return get_learner_entry(learner.name).keywords(learner.options)
 
 
+@register_step("sweep", every_rank=True)
 def _sweep(run: Run) -> None:
     """Learn per layer and choose (layer, alpha) per language on the sweep task's validation
     split. Languages the sweep task lacks get the choice with the best mean validation accuracy
@@ -262,42 +261,36 @@ def _sweep(run: Run) -> None:
                 f"{task} has none of the languages {wanted}; choose another sweep_task"
             )
         extra = [lang for lang in wanted if lang not in langs]
-        folder = run.out / "sweep" / learner.key
-        done = folder / f"sweep_{get_task(task).name}.json"
+        folder = run.layout.sweep(learner.key)
+        done = folder.record(get_task(task).name)
         layers, alphas = learner.layers or config.layers, learner.alphas or config.alphas
-        pairs, options = learner.pairs or run.data.pairs, _learner_options(learner)
-        corpus, application = learner.corpus or run.data.corpus, _application(learner)
-        if done.is_file() and {s["lang"] for s in json.loads(done.read_text())["languages"]} >= set(
-            langs
-        ):
+        options, application = _learner_options(learner), _application(learner)
+        context = run.context(
+            folder.root,
+            corpus=learner.corpus or run.data.corpus,
+            n_pairs=learner.pairs or run.data.pairs,
+            limit=config.sweep_limit,
+        )
+        if done.is_file() and {s.lang for s in SweepRecord.read(done).languages} >= set(langs):
             run.console.print(f"    {learner.name}: done earlier ({done})")
         else:
             run_sweep(
-                run.model,
+                context,
                 task,
                 langs,
-                folder,
-                layers,
-                alphas,
-                learner.name,
-                corpus,
-                pairs,
-                config.sweep_limit,
-                run.data_dir,
-                config.seed,
+                layers=layers,
+                alphas=alphas,
+                learner=learner.name,
                 test_grid=config.sweep_test_grid,
                 test=config.sweep_test_grid,
                 options=options,
-                progress=run.progress,
-                vectors_dir=run.out / "vectors",
+                vectors_dir=run.layout.vectors,
                 label=learner.key,
                 application=application,
             )
-        choices = load_choices(folder, task)
+        choices = load_choices(folder.root, task)
         if extra:
-            grids = [
-                torch.tensor(s["validation"]) for s in json.loads(done.read_text())["languages"]
-            ]
+            grids = [s.validation for s in SweepRecord.read(done).languages]
             layer, alpha = shared_cell(grids, layers, alphas)
             run.console.print(
                 f"    {learner.key}: {', '.join(extra)} not in {task}; using the shared choice "
@@ -306,27 +299,23 @@ def _sweep(run: Run) -> None:
             for lang in extra:
                 with distributed.main_first():  # rank 0 learns and saves; the others reuse the file
                     path = learn_layers(
-                        run.model,
+                        context,
                         lang,
                         layers if layer == ALL_LAYERS else [layer],
                         learner.name,
-                        run.out / "vectors",
-                        corpus,
-                        run.data_dir,
-                        pairs,
-                        config.seed,
-                        options,
-                        progress=run.progress,
+                        run.layout.vectors,
+                        options=options,
                         label=learner.key,
                     )
                 choices[lang] = VectorChoice(path, layer, alpha)
         run.choices[learner.key], run.shared[learner.key] = choices, set(extra)
         run.applications[learner.key] = application
         if distributed.is_main():
-            export_choices(choices, run.out / "chosen" / learner.key, application.scale)
+            export_choices(choices, run.layout.chosen(learner.key), application.scale)
         distributed.barrier()
 
 
+@register_step("evaluate", every_rank=True)
 def _evaluate(run: Run) -> None:
     """Each task's languages under the baselines and every learner that has a vector for them
     (a learner may cover fewer languages: its corpus lacks some); languages no learner covers
@@ -363,7 +352,7 @@ def _evaluate(run: Run) -> None:
             learner,
             application,
         ) in run.applications.items():  # chosen strength baked in: alpha 1, absolute
-            chosen = VectorChoice(run.out / "chosen" / learner, ALL_LAYERS, 1.0)
+            chosen = VectorChoice(run.layout.chosen(learner), ALL_LAYERS, 1.0)
             steered[learner] = list(
                 steered_methods(
                     chosen, learner, CONTROLS, Application(positions=application.positions)
@@ -379,7 +368,7 @@ def _evaluate(run: Run) -> None:
                 task,
                 group,
                 baselines + [m for k in learners for m in steered[k]],
-                run.out / "eval",
+                run.layout.eval,
                 limit=limit,
                 data_dir=run.data_dir,
                 seed=run.config.seed,
@@ -391,18 +380,14 @@ def _evaluate(run: Run) -> None:
             m.name for k in run.applications for m in steered[k]
         ]
         if distributed.is_main():
-            export_tables(build_tables(store), run.out / "eval")
+            export_tables(build_tables(store), run.layout.eval)
 
 
 def _vectors(run: Run, langs: list[str]) -> dict[str, str]:
     """The first learner's chosen vector per language (alpha baked in), for the analyses."""
     first = run.config.learners[0].key
-    folder = run.out / "chosen" / first
-    return {
-        lang: str(folder / f"{lang}.safetensors")
-        for lang in langs
-        if (folder / f"{lang}.safetensors").is_file()
-    }
+    paths = {lang: run.layout.chosen_vector(first, lang) for lang in langs}
+    return {lang: str(path) for lang, path in paths.items() if path.is_file()}
 
 
 def _skip(run: Run, path: Path) -> bool:
@@ -412,82 +397,54 @@ def _skip(run: Run, path: Path) -> bool:
     return False
 
 
+@register_step("similarity", wanted=lambda config: config.similarity)
 def _similarity(run: Run) -> None:
     from mlsteer.pipeline.analyses import run_similarity
 
-    out = run.out / "analysis" / "similarity"
-    if not _skip(run, out / "similarity.json"):
-        run_similarity(
-            run.model,
-            run.config.similarity,
-            out,
-            run.data_dir,
-            min(100, run.data.pairs),
-            run.config.seed,
-            progress=run.progress,
-            corpus=run.data.corpus,
-        )
+    out = run.layout.analysis("similarity")
+    if not _skip(run, out.similarity()):
+        context = run.context(out.root, n_pairs=min(100, run.data.pairs))
+        run_similarity(context, run.config.similarity)
 
 
+@register_step("lens", wanted=lambda config: config.lens)
 def _lens(run: Run) -> None:
     from mlsteer.pipeline.analyses import run_lens
 
-    out = run.out / "analysis" / "lens"
-    if not _skip(run, out / f"lens_{run.config.lens[-1]}.json"):
-        run_lens(
-            run.model,
-            run.config.lens,
-            out,
-            _vectors(run, run.config.lens),
-            run.data_dir,
-            run.config.analysis_texts,
-            seed=run.config.seed,
-            progress=run.progress,
-            corpus=run.data.corpus,
-        )
+    out = run.layout.analysis("lens")
+    if not _skip(run, out.lens(run.config.lens[-1])):
+        context = run.context(out.root, n_pairs=run.config.analysis_texts)
+        run_lens(context, run.config.lens, vectors=_vectors(run, run.config.lens))
 
 
+@register_step("wendler", wanted=lambda config: config.wendler)
 def _wendler(run: Run) -> None:
     from mlsteer.pipeline.wendler import run_wendler
 
-    out = run.out / "analysis" / "wendler"
-    if not _skip(run, out / f"wendler_{run.config.wendler[-1]}.json"):
-        run_wendler(
-            run.model,
-            run.config.wendler,
-            out,
-            _vectors(run, run.config.wendler),
-            seed=run.config.seed,
-            progress=run.progress,
-        )
+    out = run.layout.analysis("wendler")
+    if not _skip(run, out.wendler(run.config.wendler[-1])):
+        vectors = _vectors(run, run.config.wendler)
+        run_wendler(run.context(out.root), run.config.wendler, vectors=vectors)
 
 
+@register_step("pca", wanted=lambda config: config.pca_layer is not None)
 def _pca(run: Run) -> None:
     from mlsteer.pipeline.distribution import run_train_test_pca
 
-    out = run.out / "analysis" / "pca"
+    out = run.layout.analysis("pca")
     langs = _langs_for(run.data.sweep_task, run.config.languages, run)
-    if not _skip(run, out / "pca.json"):
-        run_train_test_pca(
-            run.model,
-            langs,
-            out,
-            run.config.pca_layer,
-            run.data.sweep_task,
-            run.data.corpus,
-            run.data_dir,
-            run.config.analysis_texts,
-            run.config.seed,
-            progress=run.progress,
-        )
+    if not _skip(run, out.pca()):
+        context = run.context(out.root, n_pairs=run.config.analysis_texts)
+        run_train_test_pca(context, langs, layer=run.config.pca_layer, task=run.data.sweep_task)
 
 
+@register_step("transfer", wanted=lambda config: config.transfer)
 def _transfer(run: Run) -> None:
     """The first learner's chosen vector of each language on every run language and English
     that the task has: cross-language transfer (Figure 3) and English impact (Table 4)."""
     from mlsteer.pipeline.transfer import run_transfer
 
-    out = run.out / "analysis" / "transfer"
+    out = run.layout.analysis("transfer")
     vectors = {
         lang: VectorChoice(Path(path), ALL_LAYERS, 1.0)
         for lang, path in _vectors(run, run.config.languages).items()
@@ -495,15 +452,6 @@ def _transfer(run: Run) -> None:
     for name in run.config.transfer:
         task = get_task(name)
         targets = _langs_for(name, [*run.config.languages, "en"], run)
-        if not _skip(run, out / f"transfer_{task.name}.json"):
-            run_transfer(
-                run.model,
-                name,
-                vectors,
-                targets,
-                out,
-                limit=run.data.task_limits.get(name, run.config.limit),
-                data_dir=run.data_dir,
-                seed=run.config.seed,
-                progress=run.progress,
-            )
+        if not _skip(run, out.transfer(task.name)):
+            limit = run.data.task_limits.get(name, run.config.limit)
+            run_transfer(run.context(out.root, limit=limit), name, vectors, targets)

@@ -5,7 +5,6 @@ steering corpus and of a task's rendered prompts, per language, in a shared 2-D 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,26 +16,20 @@ from mlsteer.errors import EmptyInputError
 from mlsteer.evaluation.tasks import get_task
 from mlsteer.io import write_text_atomic
 from mlsteer.languages import check_languages
-from mlsteer.models.wrapper import SteerableModel
+from mlsteer.layout import AnalysisLayout
+from mlsteer.pipeline.context import RunContext
 from mlsteer.plots.distribution import distribution_figure
 from mlsteer.plots.io import save_figure
 
 
 def run_train_test_pca(
-    model: SteerableModel,
-    langs: Sequence[str],
-    out: str | os.PathLike,
-    layer: int,
-    task: str = "xcopa",
-    corpus: str = "tatoeba",
-    data_dir: str | os.PathLike | None = None,
-    n: int = 100,
-    seed: int = 0,
-    progress: bool = True,
+    context: RunContext, langs: Sequence[str], *, layer: int, task: str = "xcopa"
 ) -> Path:
-    """Per language: ``n`` seeded ``corpus`` target-language sentences (what vectors train on) vs
-    ``n`` seeded ``task`` prompts (what they are evaluated on), mean-pooled at ``layer`` and
-    projected by :func:`pca_2d`. Returns the figure's HTML path."""
+    """Per language: ``n = context.n_pairs`` seeded ``context.corpus`` target-language sentences
+    (what vectors train on) vs ``n`` seeded ``task`` prompts (what they are evaluated on),
+    mean-pooled at ``layer`` and projected by :func:`pca_2d`. Returns the figure's HTML path."""
+    model, corpus, data_dir = context.model, context.corpus, context.data_dir
+    n, seed, progress = context.n_pairs, context.seed, context.progress
     if not langs:
         raise EmptyInputError("no languages; pass at least one language code")
     model.check_layer(layer)
@@ -57,8 +50,8 @@ def run_train_test_pca(
             model, train + prompts, [layer], pooling="mean", progress=progress
         )[:, 0]
         projections[lang] = pca_2d({train_name: acts[: len(train)], eval_name: acts[len(train) :]})
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    data_file = AnalysisLayout(context.out).pca()
+    data_file.parent.mkdir(parents=True, exist_ok=True)
     data = {
         "layer": layer,
         "task": task,
@@ -67,6 +60,6 @@ def run_train_test_pca(
         "seed": seed,
         "langs": {lang: projection.to_dict() for lang, projection in projections.items()},
     }
-    write_text_atomic(out / "pca.json", json.dumps(data, indent=1))
+    write_text_atomic(data_file, json.dumps(data, indent=1))
     title = f"{label} sentences vs {task} prompts at layer {layer} (PCA of mean-pooled resid_post)"
-    return save_figure(distribution_figure(projections, title), out, "pca")
+    return save_figure(distribution_figure(projections, title), data_file.parent, data_file.stem)

@@ -2,9 +2,10 @@
 task's validation split, choose there, and report the choice on the test split next to its
 negated and random controls (the paper's Figure 7, chosen honestly).
 
-Everything lands in the run folder as it is produced and a rerun resumes:
-``vectors/{lang}_{learner}.safetensors`` (one entry per layer), ``validation/results.sqlite``,
-``test/results.sqlite``, then ``sweep_{task}.json``, ``sweep_{task}.md`` and the figure.
+Everything lands in the sweep folder (:class:`~mlsteer.layout.SweepLayout`) as it is produced
+and a rerun resumes: ``vectors/{lang}_{learner}.safetensors`` (one entry per layer), the
+``validation`` and ``test`` result stores, then ``sweep_{task}.json`` (a :class:`SweepRecord`),
+``sweep_{task}.md`` and the figure.
 """
 
 from __future__ import annotations
@@ -38,8 +39,10 @@ from mlsteer.evaluation.store import ResultStore
 from mlsteer.evaluation.tasks import get_task
 from mlsteer.evaluation.tasks.base import Task
 from mlsteer.io import check_writable, write_text_atomic
+from mlsteer.layout import SweepLayout, language_file, vector_file
 from mlsteer.learners import get_learner_entry
 from mlsteer.models.wrapper import SteerableModel
+from mlsteer.pipeline.context import RunContext
 from mlsteer.pipeline.learn import learn_from_corpus, save_results
 from mlsteer.plots.io import save_figure
 from mlsteer.plots.sweep import sweep_figure
@@ -66,25 +69,20 @@ class Application:
 
 
 def learn_layers(
-    model: SteerableModel,
+    context: RunContext,
     lang: str,
     layers: Sequence[int],
     learner: str,
     folder: Path,
-    corpus: str,
-    data_dir,
-    n_pairs: int | None,
-    seed: int,
+    *,
     options: Mapping[str, Any] | None = None,
     goal: str = "en",
-    progress: bool = True,
     label: str | None = None,
 ) -> Path:
-    """``folder/{lang}_{label}.safetensors`` (label: the learner's name unless given) with one
-    entry per layer; reused when it holds them all."""
-    label = label or learner
-    name = f"{lang}_{label}" if goal == "en" else f"{lang}_to_{goal}_{label}"
-    path = folder / f"{name}.safetensors"
+    """The vector file ``folder/{lang}_{label}.safetensors`` (label: the learner's name unless
+    given; see :func:`~mlsteer.layout.vector_file`) with one entry per layer, learned from
+    ``context``'s corpus; reused when it holds them all."""
+    path = vector_file(folder, lang, label or learner, goal)
     if path.is_file() and set(layers) <= {item.layer for item in load_steering(path)}:
         return path
     one_pass = get_learner_entry(learner).spec.one_pass  # else one training run per layer
@@ -92,16 +90,16 @@ def learn_layers(
     results = []
     for chunk in per_call:
         results += learn_from_corpus(
-            model,
+            context.model,
             learner,
             chunk,
             lang,
-            corpus=corpus,
-            data_dir=data_dir,
-            n_pairs=n_pairs,
-            seed=seed,
+            corpus=context.corpus,
+            data_dir=context.data_dir,
+            n_pairs=context.n_pairs,
+            seed=context.seed,
             options=dict(options or {}),
-            progress=progress,
+            progress=context.progress,
             goal=goal,
         )
     return save_results(path, results)
@@ -142,67 +140,41 @@ def correctness(
 
 
 def run_sweep(
-    model: SteerableModel,
+    context: RunContext,
     task_name: str,
     langs: Sequence[str],
-    out: str | os.PathLike,
+    *,
     layers: Sequence[int],
     alphas: Sequence[float] = (1.0,),
     learner: str = "mse",
-    corpus: str = "tatoeba",
-    n_pairs: int | None = 200,
-    limit: int | None = None,
-    data_dir=None,
-    seed: int = 0,
     test_grid: bool = True,
-    batch_size: int = 8,
     options: Mapping[str, Any] | None = None,
-    progress: bool = True,
     vectors_dir: str | os.PathLike | None = None,
     test: bool = True,
-    *,
     label: str | None = None,
     application: Application = Application(),
 ) -> list[LanguageSweep]:
-    """Sweep ``layers`` x ``alphas`` for each language; returns (and writes) one result per language.
-    Vectors go to ``vectors_dir`` (default ``out/vectors``), where existing ones are reused.
-    ``test=False`` stops after the validation choice (``mlsteer run`` scores the test split in its
-    own evaluation step, with the baselines). ``label`` names the learner's files and methods (two
-    configurations of one learner need two labels); ``application.all_layers`` sweeps alpha only,
-    steering at every one of ``layers`` at once."""
-    task, layers, out = get_task(task_name), check_layers(model, layers), Path(out)
+    """Sweep ``layers`` x ``alphas`` for each language; returns (and writes to ``context.out``)
+    one result per language. Vectors go to ``vectors_dir`` (default ``out/vectors``), where
+    existing ones are reused. ``test=False`` stops after the validation choice (``mlsteer run``
+    scores the test split in its own evaluation step, with the baselines). ``label`` names the
+    learner's files and methods (two configurations of one learner need two labels);
+    ``application.all_layers`` sweeps alpha only, steering at every one of ``layers`` at once."""
+    model, folder = context.model, SweepLayout(context.out)
+    task, layers = get_task(task_name), check_layers(model, layers)
     label = label or learner
     swept = [ALL_LAYERS] if application.all_layers else layers
-    vectors_dir = Path(vectors_dir) if vectors_dir is not None else out / "vectors"
-    for folder in (
-        out,
-        vectors_dir,
-    ):  # a bad output fails now, not after the first language's training
-        check_writable(folder, folder=True)
-    common = dict(
-        limit=limit, data_dir=data_dir, seed=seed, batch_size=batch_size, progress=progress
-    )
+    vectors_dir = Path(vectors_dir) if vectors_dir is not None else folder.vectors
+    for writable in (folder.root, vectors_dir):  # a bad output fails now, not after training
+        check_writable(writable, folder=True)
+    common = context.evaluation()
     sweeps = []
     for lang in langs:
-        task.load(
-            lang, split=task.fewshot_split, data_dir=data_dir, limit=1
-        )  # bad language/files: fail before learning
-        with (
-            distributed.main_first()
-        ):  # under torchrun: rank 0 learns and saves, the others reuse the file
+        # a bad language or missing files: fail before learning
+        task.load(lang, split=task.fewshot_split, data_dir=context.data_dir, limit=1)
+        with distributed.main_first():  # under torchrun: rank 0 learns, the others reuse the file
             path = learn_layers(
-                model,
-                lang,
-                layers,
-                learner,
-                vectors_dir,
-                corpus,
-                data_dir,
-                n_pairs,
-                seed,
-                options,
-                progress=progress,
-                label=label,
+                context, lang, layers, learner, vectors_dir, options=options, label=label
             )
         grid = {
             (layer, alpha): steered_methods(
@@ -216,7 +188,7 @@ def run_sweep(
             task,
             [lang],
             [Basic(), *grid.values()],
-            out / "validation",
+            folder.validation,
             split=task.fewshot_split,
             **common,
         )
@@ -228,7 +200,7 @@ def run_sweep(
             )
             test_methods = {**(grid if test_grid else {}), **at_choice}
             store = evaluate(
-                model, task, [lang], [Basic(), *test_methods.values()], out / "test", **common
+                model, task, [lang], [Basic(), *test_methods.values()], folder.test, **common
             )
             on_test = correctness(store, model, task, lang, test_methods)
         else:
@@ -245,10 +217,11 @@ def run_sweep(
                 _grid(on_test, swept, alphas) if test and test_grid else None,
             )
         )
-        if distributed.is_main():
-            _write(
-                sweeps, out, task.name, model.name, label, vectors_dir
-            )  # after every language: a killed run keeps the finished ones
+        if distributed.is_main():  # after every language: a killed run keeps the finished ones
+            record = SweepRecord(
+                task.name, model.name, label, os.path.relpath(vectors_dir, folder.root), sweeps
+            )
+            _write(record, folder)
         distributed.barrier()
     return sweeps
 
@@ -282,57 +255,79 @@ def sweep_markdown(sweeps: Sequence[LanguageSweep], task: str, model: str, learn
     return "\n".join(lines)
 
 
-def _write(
-    sweeps: Sequence[LanguageSweep],
-    out: Path,
-    task: str,
-    model: str,
-    learner: str,
-    vectors_dir: Path,
-) -> None:
-    name = f"sweep_{task}"
-    vectors = os.path.relpath(vectors_dir, out)
+@dataclass(frozen=True)
+class SweepRecord:
+    """What ``sweep_{task}.json`` holds: the sweep's task, model and learner label, its vectors
+    folder (relative to the sweep folder) and each language's result."""
+
+    task: str
+    model: str
+    learner: str
+    vectors: str
+    languages: Sequence[LanguageSweep]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "model": self.model,
+            "learner": self.learner,
+            "vectors": self.vectors,
+            "languages": [s.to_dict() for s in self.languages],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SweepRecord:
+        return cls(
+            data["task"],
+            data["model"],
+            data["learner"],
+            data.get("vectors", "vectors"),  # written before the key existed: the default
+            [LanguageSweep.from_dict(s) for s in data["languages"]],
+        )
+
+    @classmethod
+    def read(cls, path: str | os.PathLike) -> SweepRecord:
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    def vector_path(self, sweep_dir: str | os.PathLike, lang: str) -> Path:
+        """The vector file the sweep learned for ``lang``."""
+        return vector_file(Path(sweep_dir) / self.vectors, lang, self.learner)
+
+    def choices(self, sweep_dir: str | os.PathLike) -> dict[str, VectorChoice]:
+        """Each language's chosen (vector file, layer, alpha)."""
+        return {
+            s.lang: VectorChoice(self.vector_path(sweep_dir, s.lang), *s.chosen)
+            for s in self.languages
+        }
+
+
+def _write(record: SweepRecord, folder: SweepLayout) -> None:
+    task, learner = record.task, record.learner
+    write_text_atomic(folder.record(task), json.dumps(record.to_dict(), indent=1))
     write_text_atomic(
-        out / f"{name}.json",
-        json.dumps(
-            {
-                "task": task,
-                "model": model,
-                "learner": learner,
-                "vectors": vectors,
-                "languages": [s.to_dict() for s in sweeps],
-            },
-            indent=1,
-        ),
+        folder.markdown(task),
+        sweep_markdown(record.languages, task, record.model, learner) + "\n",
     )
-    write_text_atomic(out / f"{name}.md", sweep_markdown(sweeps, task, model, learner) + "\n")
     save_figure(
         sweep_figure(
-            sweeps, f"Layer sensitivity on {task} ({learner} vectors; star: chosen on validation)"
+            record.languages,
+            f"Layer sensitivity on {task} ({learner} vectors; star: chosen on validation)",
         ),
-        out,
-        name,
+        folder.root,
+        folder.record(task).stem,
     )
 
 
 def load_choices(sweep_dir: str | os.PathLike, task: str) -> dict[str, VectorChoice]:
-    """Each language's chosen (vector file, layer, alpha) from a finished sweep of ``task`` (a name or a task file)."""
-    sweep_dir, task = Path(sweep_dir), get_task(task).name
-    path = sweep_dir / f"sweep_{task}.json"
+    """Each language's chosen (vector file, layer, alpha) from a finished sweep of ``task`` (a
+    name or a task file)."""
+    task = get_task(task).name
+    path = SweepLayout(sweep_dir).record(task)
     if not path.is_file():
         raise MlsteerError(
-            f"{sweep_dir} has no sweep_{task}.json; run mlsteer sweep --task {task} --out {sweep_dir} first"
+            f"{sweep_dir} has no {path.name}; run mlsteer sweep --task {task} --out {sweep_dir} first"
         )
-    data = json.loads(path.read_text())
-    vectors = sweep_dir / data.get("vectors", "vectors")
-    return {
-        s["lang"]: VectorChoice(
-            vectors / f"{s['lang']}_{data['learner']}.safetensors",
-            s["chosen"]["layer"],
-            s["chosen"]["alpha"],
-        )
-        for s in data["languages"]
-    }
+    return SweepRecord.read(path).choices(sweep_dir)
 
 
 def export_choices(
@@ -341,7 +336,6 @@ def export_choices(
     """``folder/{lang}.safetensors``: each language's chosen entry (every entry for
     ``ALL_LAYERS``) at its chosen strength, so the folder is a language-to-vector map that
     ``steered:FOLDER@1`` applies as chosen (``scale`` is how the sweep's alphas were meant)."""
-    folder = Path(folder)
     for lang, choice in choices.items():
         entries = [
             entry
@@ -349,7 +343,7 @@ def export_choices(
             if choice.layer in (ALL_LAYERS, entry.layer)
         ]
         save_steering(
-            folder / f"{lang}.safetensors",
+            language_file(folder, lang),
             [entry.at_strength(choice.alpha, scale == "relative") for entry in entries],
         )
-    return folder
+    return Path(folder)

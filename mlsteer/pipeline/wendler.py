@@ -5,7 +5,6 @@ written as ``wendler_{lang}.json`` and a figure."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -22,8 +21,10 @@ from mlsteer.analysis.wendler import (
 from mlsteer.data.words import concept_words
 from mlsteer.errors import EmptyInputError, MlsteerError
 from mlsteer.io import write_text_atomic
+from mlsteer.layout import AnalysisLayout
 from mlsteer.models.wrapper import SteerableModel
 from mlsteer.pipeline.conditions import conditions
+from mlsteer.pipeline.context import RunContext
 from mlsteer.plots.io import save_figure
 from mlsteer.plots.wendler import wendler_figure
 
@@ -41,15 +42,13 @@ def source_for(target_lang: str, source_lang: str = "fr") -> str:
 
 
 def run_wendler(
-    model: SteerableModel,
+    context: RunContext,
     langs: Sequence[str],
-    out: str | os.PathLike,
+    *,
     vectors: Mapping[str, str] | None = None,
     alpha: float = 1.0,
     source_lang: str = "fr",
     n_shots: int = 4,
-    seed: int = 0,
-    progress: bool = True,
     words: Sequence[Mapping[str, str]] | None = None,
     sft: Mapping[str, SteerableModel] | None = None,
 ) -> list[Path]:
@@ -57,15 +56,17 @@ def run_wendler(
     word translation, base, steered (where ``vectors[lang]`` names a file) with ``alpha``, and
     fine-tuned (where ``sft[lang]`` is a model made by ``mlsteer sft``).
 
-    ``words`` defaults to the built-in concept list. Prompts whose English and target answers
+    ``words`` defaults to the built-in concept list (the context's corpus is not used); prompts
+    are shot with ``context.seed`` and written to ``context.out``. Prompts whose English and target answers
     share every prefix token (see :func:`answer_token_sets`) are dropped and counted in the JSON.
     """
     if not langs:
         raise EmptyInputError("no target languages; pass at least one language code")
+    model, seed, progress = context.model, context.seed, context.progress
+    folder = AnalysisLayout(context.out)
     rows = list(words) if words is not None else concept_word_rows()
     layers = list(range(model.n_layers))
     index = vocab_index(lens_vocabulary(model))
-    out = Path(out)
     paths = []
     for lang in langs:
         source = source_for(lang, source_lang)
@@ -79,7 +80,7 @@ def run_wendler(
                 results[name] = answer_mass(
                     logit_lens_mass(runner, texts, layers, sets, progress=progress), layers
                 )
-        out.mkdir(parents=True, exist_ok=True)
+        folder.root.mkdir(parents=True, exist_ok=True)
         data = {
             "source_lang": source,
             "target_lang": lang,
@@ -91,13 +92,12 @@ def run_wendler(
             "example_prompt": texts[0],
             "conditions": {name: result.to_dict() for name, result in results.items()},
         }
-        write_text_atomic(
-            out / f"wendler_{lang}.json", json.dumps(data, indent=1, ensure_ascii=False)
-        )
+        data_file = folder.wendler(lang)
+        write_text_atomic(data_file, json.dumps(data, indent=1, ensure_ascii=False))
         title = (
             f"Latent English (Wendler et al.): {len(prompts)} {source} -> {lang} word translations"
         )
-        paths.append(save_figure(wendler_figure(results, lang, title), out, f"wendler_{lang}"))
+        paths.append(save_figure(wendler_figure(results, lang, title), folder.root, data_file.stem))
     return paths
 
 

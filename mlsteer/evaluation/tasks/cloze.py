@@ -26,6 +26,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from mlsteer.evaluation.tasks.base import Example, Query, Task, check_keys, malformed, read_jsonl
+from mlsteer.evaluation.tasks.registry import register_task
 
 CLOZE_FILE = "cloze.jsonl"
 LANGUAGES = ("en", "es", "fr", "de", "zh", "ja", "ru", "sw", "th", "bn", "te")
@@ -75,6 +76,7 @@ def read_items(path: Path | None = None) -> tuple[dict, ...]:
     return tuple(items)
 
 
+@register_task
 class Cloze(Task):
     name = "cloze"
     kind = "choice"

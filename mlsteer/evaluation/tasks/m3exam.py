@@ -38,6 +38,7 @@ from mlsteer.evaluation.tasks.base import (
     malformed,
     read_json_list,
 )
+from mlsteer.evaluation.tasks.registry import register_task
 
 FILE_NAMES = {
     "en": "english",
@@ -80,6 +81,7 @@ def parse_option(option: str) -> tuple[str, str] | None:
     return None if match is None else (normalise_label(match.group(1)), match.group(2).strip())
 
 
+@register_task
 class M3Exam(Task):
     name = "m3exam"
     kind = "choice"

@@ -25,6 +25,7 @@ from mlsteer.evaluation.tasks.base import (
     malformed,
     read_json_list,
 )
+from mlsteer.evaluation.tasks.registry import register_task
 
 OPTIONS = ("option_a", "option_b", "option_c", "option_d")
 # Bump when what the model sees (render, answer_text) or how its answer is read (extract, is_correct)
@@ -32,6 +33,7 @@ OPTIONS = ("option_a", "option_b", "option_c", "option_d")
 PROMPT_VERSION = "1"
 
 
+@register_task
 class MMMLU(Task):
     name = "m_mmlu"
     kind = "choice"

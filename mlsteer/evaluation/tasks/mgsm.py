@@ -35,6 +35,7 @@ from mlsteer.evaluation.tasks.base import (
     read_tsv,
     require_file,
 )
+from mlsteer.evaluation.tasks.registry import register_task
 
 
 class Prompt(NamedTuple):
@@ -115,6 +116,7 @@ def extract_number(text: str) -> str:
     return normalise_number(numbers[-1]) if numbers else ""
 
 
+@register_task
 class MGSM(Task):
     name = "mgsm"
     kind = "generation"

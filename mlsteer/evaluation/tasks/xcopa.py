@@ -21,6 +21,7 @@ from collections import Counter
 from pathlib import Path
 
 from mlsteer.evaluation.tasks.base import Example, Query, Task, malformed, require_file
+from mlsteer.evaluation.tasks.registry import register_task
 
 # (cause, effect) connectors per language, as the harness's xcopa task; English for translate-test.
 CONNECTORS = {
@@ -55,6 +56,7 @@ def lowercase_first(text: str) -> str:
     return text[:1].lower() + text[1:]
 
 
+@register_task
 class XCOPA(Task):
     name = "xcopa"
     kind = "choice"

@@ -28,6 +28,7 @@ from mlsteer.evaluation.tasks.base import (
     read_jsonl,
     read_tsv,
 )
+from mlsteer.evaluation.tasks.registry import register_task
 
 # (question word, entailment, neutral, contradiction): lm-evaluation-harness lm_eval/tasks/xnli/utils.py.
 WORDS = {
@@ -52,6 +53,7 @@ DERIVED_TEST = ("el", "ru", "th")  # test files rebuilt from unlabelled text + E
 PROMPT_VERSION = "1"
 
 
+@register_task
 class XNLI(Task):
     name = "xnli"
     kind = "choice"
