@@ -10,7 +10,8 @@ example ``NAME.py`` this writes, under ``docs/gallery/`` (a build artefact, git-
 - ``NAME.md``: the page (description, figures, printed output, source), and ``index.md``.
 
 An example whose manifest is newer than its source is not rerun (``--force`` reruns it), so
-``make docs`` is fast when no example changed. A failing example fails the build.
+``make docs`` is fast when no example changed. A failing example fails the build. A full build
+(no NAME given) then executes the notebooks the same way (``docs/notebooks_build.py``).
 
     python docs/gallery_build.py [--force] [NAME ...]
 """
@@ -321,6 +322,10 @@ def main() -> None:
         manifests.append(manifest)
     (GALLERY / "index.md").write_text(index(manifests), encoding="utf-8")
     print(f"gallery: {len(manifests)} example(s), {time.perf_counter() - total:.1f} s", flush=True)
+    if not args.names:  # a full build: the notebooks too, executed for their outputs
+        from notebooks_build import build as build_notebooks  # docs/, this script's folder
+
+        build_notebooks([], args.force, args.threads)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 - ``cli.md`` is generated from the typer app (``typer mlsteer.cli.app utils docs``), so the
   command-line reference can never drift from the code; nothing is written to ``docs/``;
 - the notebooks in ``notebooks/`` (top of the repository, where CI runs them with nbmake) are
-  added to the site as ``notebooks/*.ipynb``, rendered by mkdocs-jupyter without executing them.
+  added to the site as ``notebooks/*.ipynb``, rendered by mkdocs-jupyter without executing them:
+  the executed copy from ``docs/gallery/notebooks/`` (``docs/notebooks_build.py``, run by
+  ``make docs``) where it is up to date, so the pages show the outputs; else the bare source.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from mkdocs.structure.files import File, Files
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
+EXECUTED = ROOT / "docs" / "gallery" / "notebooks"  # docs/notebooks_build.py writes them here
 
 CLI_INTRO = """\
 <!-- Generated at build time by docs/hooks.py from the typer app; do not edit. -->
@@ -59,10 +62,12 @@ def cli_reference() -> str:
 def on_files(files: Files, config: MkDocsConfig) -> Files:
     files.append(File.generated(config, "cli.md", content=cli_reference()))
     for notebook in sorted(NOTEBOOKS.glob("*.ipynb")):
+        executed = EXECUTED / notebook.name
+        fresh = executed.is_file() and executed.stat().st_mtime >= notebook.stat().st_mtime
         files.append(
             File(
                 f"notebooks/{notebook.name}",
-                src_dir=str(ROOT),
+                src_dir=str(EXECUTED.parent if fresh else ROOT),
                 dest_dir=config.site_dir,
                 use_directory_urls=config.use_directory_urls,
             )

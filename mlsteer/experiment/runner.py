@@ -383,6 +383,30 @@ def _evaluate(run: Run) -> None:
             export_tables(build_tables(store), run.layout.eval)
 
 
+@register_step("examples")
+def _examples(run: Run) -> None:
+    """A few task prompts per language, generated unsteered, steered and under the controls
+    with every learner's chosen vector, for the report."""
+    from mlsteer.pipeline.examples import example_prompts, run_examples
+
+    tasks = [run.data.sweep_task, *run.data.tasks]
+    found = {
+        lang: example_prompts(tasks, lang, data_dir=run.data_dir, seed=run.config.seed)
+        for lang in run.config.languages
+    }
+    path, ran = run_examples(
+        run.model,
+        {lang: prompts for lang, prompts in found.items() if prompts is not None},
+        {learner: run.layout.chosen(learner) for learner in run.applications},
+        run.layout.examples,
+        seed=run.config.seed,
+        positions={learner: a.positions for learner, a in run.applications.items()},
+    )
+    run.console.print(
+        f"    {ran} generation batches run ({path})" if ran else f"    done earlier ({path})"
+    )
+
+
 def _vectors(run: Run, langs: list[str]) -> dict[str, str]:
     """The first learner's chosen vector per language (alpha baked in), for the analyses."""
     first = run.config.learners[0].key

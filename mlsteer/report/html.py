@@ -1,7 +1,11 @@
 """``mlsteer report RUN_DIR``: one self-contained HTML page for everything a run wrote.
 
-The page holds ``summary.md`` (if any), the paper-style tables of every ``results.sqlite`` under
-the run, and every saved figure (``figures/*.json``, re-rendered), grouped by kind. plotly.js is
+The page holds ``summary.md`` (if any); the config and commands that made the run
+(:mod:`mlsteer.report.config`); each chosen vector's size against the residual stream with its
+flags (:mod:`mlsteer.report.vectors`); example generations (:mod:`mlsteer.report.examples`);
+the paper-style tables of every ``results.sqlite`` under the run, each with its items per cell;
+and every saved figure (``figures/*.json``, re-rendered), grouped by kind. Tables scroll inside
+their box, never past the page. plotly.js is
 inlined once in the head, so the file opens offline; nothing is fetched from the network. A tiny
 script collects JavaScript errors into ``<pre id="mlsteer-js-errors">`` for headless checks.
 """
@@ -20,7 +24,10 @@ import plotly.graph_objects as go
 from mlsteer.errors import MlsteerError
 from mlsteer.io import check_writable, write_text_atomic
 from mlsteer.plots.io import load_figures
+from mlsteer.report.config import commands, config_toml, load_record
+from mlsteer.report.examples import examples_html, load_examples
 from mlsteer.report.exports import EXPORTS
+from mlsteer.report.vectors import NEAR_NULL, scales_markdown, vector_scales
 
 REPORT = "report.html"
 SUMMARY = "summary.md"
@@ -79,7 +86,13 @@ def build_report(
     figures = load_figures(run_dir)
     tables = _load_tables(run_dir)
     notes = _load_notes(run_dir)
-    if not figures and not tables and not notes and not (summary_text and summary_text.strip()):
+    if (
+        not figures
+        and not tables
+        and not notes
+        and not (summary_text and summary_text.strip())
+        and load_examples(run_dir) is None
+    ):
         raise MlsteerError(
             f"{run_dir} has nothing to report: no figures (figures/*.json), no results.sqlite with rows "
             f"and no {SUMMARY}; fill it first with {PRODUCERS} --out {run_dir}"
@@ -145,7 +158,52 @@ def _markdown(text: str) -> str:
     from markdown_it import MarkdownIt
 
     # raw HTML off: a summary must not smuggle in <script src=...> or remote images
-    return MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
+    rendered = MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
+    # every table in a box that scrolls sideways, so a wide one never widens the page
+    return rendered.replace("<table>", '<div class="table"><table>').replace(
+        "</table>", "</table></div>"
+    )
+
+
+def n_markdown(table) -> str:
+    """Items scored per method x language of a :class:`ResultTable` (what each cell's
+    accuracy is over)."""
+    from mlsteer.evaluation.table import label
+
+    lines = [
+        f"*n (items scored) per cell, {table.task}*",
+        "",
+        "| method | " + " | ".join(table.langs) + " |",
+        "|---" * (len(table.langs) + 1) + "|",
+    ]
+    for method in table.methods:
+        cells = table.cells.get(method, {})
+        counts = [str(cells[lang].n) if lang in cells else "–" for lang in table.langs]
+        lines.append(f"| {label(method)} | " + " | ".join(counts) + " |")
+    return "\n".join(lines)
+
+
+def _config(record: dict, run_dir: Path) -> str:
+    """The commands that reproduce the run, then its config as TOML."""
+    shown = "\n".join(commands(record, run_dir.resolve()))
+    return (
+        "<p>Commands (the config below is what ran; <code>device</code> and <code>out</code> "
+        "are not part of a run's identity):</p>\n"
+        f'<pre class="code"><code>{html.escape(shown)}</code></pre>\n'
+        f'<details open><summary>config.toml</summary><pre class="code"><code>'
+        f"{html.escape(config_toml(record))}</code></pre></details>"
+    )
+
+
+def _vectors(scales: list) -> str:
+    explain = (
+        f"Size of each chosen vector (alpha baked in) against the mean residual norm at its layer, "
+        f"and its chosen cell's validation accuracy against unsteered on the same items. "
+        f"**near-null**: the ratio is below {NEAR_NULL:g}, so the vector barely moves the "
+        f"residual and its rows sit on unsteered by construction. **below unsteered**: the best "
+        f"cell of the sweep was still worse than no steering on validation."
+    )
+    return _markdown(explain) + _markdown(scales_markdown(scales))
 
 
 def _figure_html(figure: go.Figure, div_id: str) -> str:
@@ -175,10 +233,29 @@ def render_page(
     sections: list[_Section] = []
     if summary and summary.strip():
         sections.append(_Section(_slug("summary", taken), "Summary", _markdown(summary)))
+    record = load_record(run_dir)
+    if record is not None:
+        sections.append(
+            _Section(_slug("config", taken), "Config and commands", _config(record, run_dir))
+        )
+    scales = vector_scales(run_dir)
+    if scales:
+        sections.append(_Section(_slug("vectors", taken), "Chosen vectors", _vectors(scales)))
+    examples = load_examples(run_dir)
+    if examples is not None:
+        ids = {lang: _slug(f"examples-{lang}", taken) for lang in examples["languages"]}
+        sections.append(
+            _Section(
+                _slug("examples", taken),
+                "Example generations",
+                examples_html(examples, ids),
+                [(cid, lang) for lang, cid in ids.items()],
+            )
+        )
     if notes:
         children = [(_slug(f"note-{name}", taken), name) for name, _ in notes]
         body = "\n".join(
-            f'<h3 id="{cid}">{html.escape(name)}</h3>\n<div class="table">{_markdown(text)}</div>'
+            f'<h3 id="{cid}">{html.escape(name)}</h3>\n{_markdown(text)}'
             for (cid, name), (_, text) in zip(children, notes)
         )
         sections.append(_Section(_slug("analyses", taken), "Analysis tables", body, children))
@@ -189,7 +266,7 @@ def render_page(
             title = f"{folder}/{RESULTS}" if folder != "." else RESULTS
             children.append((sub_id, title))
             rendered = "\n".join(
-                f'<div class="table">{_markdown(t.markdown())}</div>' for t in folder_tables
+                _markdown(t.markdown()) + _markdown(n_markdown(t)) for t in folder_tables
             )
             parts.append(f'<h3 id="{sub_id}">{html.escape(title)}</h3>\n{rendered}')
         sections.append(
@@ -312,10 +389,20 @@ nav ul { margin: 0.2rem 0; }
 section { margin-top: 2rem; border-top: 1px solid #e4e7eb; }
 figure { margin: 1.5rem 0; }
 h3 .exports { font-size: 0.8rem; font-weight: normal; margin-left: 0.8rem; }
+main, section, figure { min-width: 0; max-width: 100%; }
 table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; font-size: 0.9rem; }
-th, td { border: 1px solid #cbd2d9; padding: 0.25rem 0.6rem; text-align: right; white-space: nowrap; }
+th, td { border: 1px solid #cbd2d9; padding: 0.25rem 0.6rem; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 thead { background: #f5f7fa; }
-div.table { overflow-x: auto; }
+div.table { overflow-x: auto; max-width: 100%; margin: 0.5rem 0 1.5rem; }
+div.table > table { margin: 0; }
+table.generations { table-layout: fixed; width: 100%; min-width: 720px; }
+table.generations td, table.generations th { white-space: pre-wrap; text-align: left;
+       vertical-align: top; overflow-wrap: anywhere; }
+td.hit, span.hit { background: #e3f9e5; }
+span.gold, .muted { color: #616e7c; }
+pre.code { background: #f5f7fa; border: 1px solid #e4e7eb; border-radius: 4px; padding: 0.6rem;
+       overflow-x: auto; max-width: 100%; font-size: 0.85rem; }
+h4 { margin: 1rem 0 0.3rem; }
 footer { margin-top: 3rem; padding-top: 1rem; border-top: 1px solid #e4e7eb; color: #616e7c; font-size: 0.85rem; }
 """
