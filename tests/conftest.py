@@ -63,3 +63,12 @@ def capture_resid(model: SteerableModel, input_ids, attention_mask=None) -> list
     with torch.inference_mode(), model.bridge.hooks(fwd_hooks=hooks):
         model.bridge(input_ids, attention_mask=attention_mask)
     return [captured[layer] for layer in range(model.n_layers)]
+
+
+@pytest.fixture
+def without_shape_checks(monkeypatch):
+    """For tests of mlsteer's own errors on wrong shapes or types: users run without the
+    jaxtyping/beartype checker that ``make test`` turns on, so this is what they see."""
+    import jaxtyping
+
+    monkeypatch.setattr(jaxtyping.config, "jaxtyping_disable", True)

@@ -224,6 +224,7 @@ def test_steer_refuses_an_empty_list(tiny_gemma):
 
 
 @pytest.mark.parametrize("steering", ["v.safetensors", [None], {"vector": [1.0]}])
+@pytest.mark.usefixtures("without_shape_checks")  # checks mlsteer's own error
 def test_steer_refuses_what_is_not_a_vector_or_map(tiny_gemma, steering):
     with pytest.raises(
         MlsteerError, match="steer takes SteeringVector/SteeringMap objects, not .*load_steering"
@@ -262,6 +263,7 @@ def test_alpha_far_past_the_residual_norm_warns_and_typical_alphas_do_not(tiny_g
 
 
 @pytest.mark.parametrize("alpha", ["2", None, True, float("nan")])
+@pytest.mark.usefixtures("without_shape_checks")  # checks mlsteer's own error
 def test_alpha_that_is_not_a_finite_number_is_refused(tiny_gemma, alpha):
     with pytest.raises(InvalidVectorError, match=r"alpha is .*; use a finite number"):
         with steer(
@@ -323,6 +325,7 @@ def test_generation_lengths_are_capped(tiny_gemma):
 # -- outputs: writable before work, written whole ---------------------------------------------------
 
 
+@pytest.mark.usefixtures("without_shape_checks")  # checks mlsteer's own error
 def test_learn_checks_its_output_before_training(tmp_path, monkeypatch):
     blocker = tmp_path / "a_file"
     blocker.write_text("x")

@@ -32,6 +32,7 @@ def test_bridge_logits_equal_hf_logits(tiny_model, reference_hf):
 
 
 @pytest.mark.parametrize("layer", [-1, 4, 100, 1.5, True])
+@pytest.mark.usefixtures("without_shape_checks")  # checks mlsteer's own error
 def test_layer_out_of_range_names_valid_range(tiny_gemma, layer):
     with pytest.raises(LayerOutOfRangeError, match="from 0 to 3"):
         tiny_gemma.hook_name(layer)

@@ -140,6 +140,7 @@ def test_controls_keep_norm(tiny_gemma):
     assert abs(float(torch.cosine_similarity(random.vector, vector.vector, dim=0))) < 0.5
 
 
+@pytest.mark.usefixtures("without_shape_checks")  # checks mlsteer's own error
 def test_vector_errors(tiny_gemma):
     with pytest.raises(InvalidVectorError, match="1 NaN/inf entries; re-learn"):
         SteeringVector(torch.tensor([1.0, float("nan"), 2.0]), 1, "mse", tiny_gemma.fingerprint)

@@ -111,6 +111,7 @@ def test_lens_mass_rejects_bad_token_sets(tiny_gemma, texts):
         logit_lens_mass(tiny_gemma, texts, [0], [[[512]]] * 5, progress=False)
 
 
+@pytest.mark.usefixtures("without_shape_checks")  # checks mlsteer's own error
 def test_answer_mass_mean_and_standard_error():
     mass = torch.tensor(
         [[[0.1, 0.5], [0.2, 0.4]], [[0.3, 0.7], [0.4, 0.2]], [[0.5, 0.3], [0.9, 0.0]]]

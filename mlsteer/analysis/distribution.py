@@ -37,7 +37,7 @@ class Projection:
     """
 
     groups: tuple[str, ...]
-    coords: dict[str, Float[Tensor, "n 2"]]
+    coords: dict[str, Float[Tensor, "_n 2"]]
     explained: Float[Tensor, " 2"]
     components: Float[Tensor, "2 d"]
     mean: Float[Tensor, " d"]
@@ -67,7 +67,7 @@ class Projection:
         }
 
 
-def pca_2d(groups: Mapping[str, Float[Tensor, "n d"]]) -> Projection:
+def pca_2d(groups: Mapping[str, Float[Tensor, "_n d"]]) -> Projection:
     """Fit a centred 2-component PCA (exact SVD, float64) on the rows of all ``groups`` together
     and project each group; signs are fixed so the same data always gives the same picture."""
     names, blocks = _check_groups(groups)

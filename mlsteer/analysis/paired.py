@@ -8,7 +8,7 @@ than the two binomial errors combined: that is what says whether a delta is real
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -51,9 +51,10 @@ def compare(correct: Bool[Tensor, " item"], baseline: Bool[Tensor, " item"]) -> 
 
 
 def align(
-    runs: Mapping[str, Mapping[str, bool]], require: str | None = None
-) -> tuple[list[str], dict[str, Bool[Tensor, " item"]]]:
-    """Per-item correctness of several runs (``name -> item id -> correct``) on the items they
+    runs: Mapping[Hashable, Mapping[str, bool]], require: Hashable | None = None
+) -> tuple[list[str], dict[Hashable, Bool[Tensor, " item"]]]:
+    """Per-item correctness of several runs (``key -> item id -> correct``; a key is a method
+    name or a sweep's ``(layer, alpha)``) on the items they
     all share, in one fixed order, so they can be compared pairwise. ``require`` names a run
     whose items must all be present in the others (else the comparison would silently shrink)."""
     if not runs:

@@ -120,8 +120,8 @@ def summarise_sweep(
     alphas: Sequence[float],
     validation: Bool[Tensor, "layer alpha item"],
     basic_validation: Bool[Tensor, " item"],
-    test_at_choice: Mapping[str, Bool[Tensor, " item"]],
-    basic_test: Bool[Tensor, " item"] | None,
+    test_at_choice: Mapping[str, Bool[Tensor, " test_item"]],
+    basic_test: Bool[Tensor, " test_item"] | None,
     test_grid: Bool[Tensor, "layer alpha test_item"] | None = None,
 ) -> LanguageSweep:
     """Choose on ``validation`` and compare ``test_at_choice`` (vector and controls, evaluated

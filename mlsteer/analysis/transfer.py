@@ -78,8 +78,8 @@ class DeltaMatrix:
 
 
 def delta_matrix(
-    steered: Mapping[tuple[str, str], Bool[Tensor, " item"]],
-    basic: Mapping[str, Bool[Tensor, " item"]],
+    steered: Mapping[tuple[str, str], Bool[Tensor, " _item"]],
+    basic: Mapping[str, Bool[Tensor, " _item"]],
 ) -> DeltaMatrix:
     """``steered[(row, column)]`` and ``basic[column]``: per-item correctness on the same items."""
     missing = sorted({column for _, column in steered} - set(basic))

@@ -15,7 +15,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from mlsteer.hashing import hash_texts
 from mlsteer.languages import get_language
@@ -49,6 +49,7 @@ NLLB_CODES = {
 }
 
 
+@runtime_checkable
 class Translator(Protocol):
     name: str
 

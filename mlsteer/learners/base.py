@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from jaxtyping import Float
@@ -13,6 +13,8 @@ from mlsteer.errors import EmptyInputError, MlsteerError
 from mlsteer.steering.vector import Steering
 
 Acts = Float[Tensor, "pair d_model"]
+# held-out pairs are a different set: their own pair axis
+HeldoutActs = Float[Tensor, "heldout d_model"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class LearnResult:
     diagnostics: Diagnostics
 
 
+@runtime_checkable
 class Learner(Protocol):
     """``source`` activations (target language: what gets steered) and aligned ``goal``
     activations (English, or a pivot language) at one layer in; a learned steering out."""
@@ -44,7 +47,7 @@ class Learner(Protocol):
         layer: int,
         model_fingerprint: str,
         train_hash: str = "",
-        heldout: tuple[Acts, Acts] | None = None,
+        heldout: tuple[HeldoutActs, HeldoutActs] | None = None,
         seed: int = 0,
     ) -> LearnResult: ...
 
@@ -83,7 +86,7 @@ def alignment_cosine(
 
 
 def heldout_cosines(
-    heldout: tuple[Acts, Acts] | None, steering: Steering
+    heldout: tuple[HeldoutActs, HeldoutActs] | None, steering: Steering
 ) -> dict[str, float | None]:
     """Before/after cosines on held-out pairs (``None`` when there are none)."""
     if heldout is None:

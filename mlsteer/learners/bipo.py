@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from mlsteer.activations.preferences import CompletionTokens, PreferenceData
 from mlsteer.errors import EmptyInputError
-from mlsteer.learners.base import Acts, Diagnostics, LearnResult, heldout_cosines
+from mlsteer.learners.base import Diagnostics, HeldoutActs, LearnResult, heldout_cosines
 from mlsteer.learners.registry import LearnerSpec, register_learner
 from mlsteer.steering.vector import SteeringVector
 
@@ -71,7 +71,7 @@ def learn_bipo(
     config: BipoConfig = BipoConfig(),
     seed: int = 0,
     train_hash: str = "",
-    heldout: tuple[Acts, Acts] | None = None,
+    heldout: tuple[HeldoutActs, HeldoutActs] | None = None,
     heldout_triples: PreferenceData | None = None,
     progress: bool = True,
 ) -> LearnResult:

@@ -7,6 +7,7 @@ import torch
 from mlsteer.learners.base import (
     Acts,
     Diagnostics,
+    HeldoutActs,
     LearnResult,
     check_paired,
     heldout_cosines,
@@ -30,7 +31,7 @@ def learn_lstsq(
     layer: int,
     model_fingerprint: str,
     train_hash: str = "",
-    heldout: tuple[Acts, Acts] | None = None,
+    heldout: tuple[HeldoutActs, HeldoutActs] | None = None,
     seed: int = 0,
     ridge: float = 0.1,
 ) -> LearnResult:

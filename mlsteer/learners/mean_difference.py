@@ -5,6 +5,7 @@ from __future__ import annotations
 from mlsteer.learners.base import (
     Acts,
     Diagnostics,
+    HeldoutActs,
     LearnResult,
     check_paired,
     heldout_cosines,
@@ -24,7 +25,7 @@ def learn_mean_difference(
     layer: int,
     model_fingerprint: str,
     train_hash: str = "",
-    heldout: tuple[Acts, Acts] | None = None,
+    heldout: tuple[HeldoutActs, HeldoutActs] | None = None,
     seed: int = 0,
     info: dict | None = None,
 ) -> LearnResult:

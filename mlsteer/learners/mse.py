@@ -20,6 +20,7 @@ from mlsteer.errors import check_choice
 from mlsteer.learners.base import (
     Acts,
     Diagnostics,
+    HeldoutActs,
     LearnResult,
     check_paired,
     heldout_cosines,
@@ -60,7 +61,7 @@ def learn_mse(
     layer: int,
     model_fingerprint: str,
     train_hash: str = "",
-    heldout: tuple[Acts, Acts] | None = None,
+    heldout: tuple[HeldoutActs, HeldoutActs] | None = None,
     seed: int = 0,
     solver: Literal["closed", "iterative"] = "closed",
     config: MSEConfig = MSEConfig(),

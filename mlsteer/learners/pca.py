@@ -7,6 +7,7 @@ import torch
 from mlsteer.learners.base import (
     Acts,
     Diagnostics,
+    HeldoutActs,
     LearnResult,
     check_paired,
     heldout_cosines,
@@ -26,7 +27,7 @@ def learn_pca(
     layer: int,
     model_fingerprint: str,
     train_hash: str = "",
-    heldout: tuple[Acts, Acts] | None = None,
+    heldout: tuple[HeldoutActs, HeldoutActs] | None = None,
     seed: int = 0,
 ) -> LearnResult:
     """First right singular vector of the uncentred differences ``goal - source``.
