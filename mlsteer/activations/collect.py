@@ -12,6 +12,14 @@ from tqdm.auto import tqdm
 from mlsteer.activations.pooling import Pooling, pool
 from mlsteer.activations.tokenize import TokenBatch, check_texts, encode_batch
 from mlsteer.errors import EmptyInputError
+from mlsteer.models.plain import (
+    LayerHook,
+    StopForward,
+    fast_path_available,
+    named_hooks,
+    plain_forward,
+    stop_after,
+)
 from mlsteer.models.wrapper import SteerableModel
 
 
@@ -50,10 +58,7 @@ def cache_activations(
         batch = encode_batch(model, [texts[i] for i in rows], indices=rows)
         mask = batch.pool_mask(include_bos)
         pooled: dict[int, Tensor] = {}
-        hooks = [
-            (model.hook_name(layer), _pooling_hook(pooled, layer, mask, pooling))
-            for layer in layers
-        ]
+        hooks = [(layer, _pooling_hook(pooled, layer, mask, pooling)) for layer in layers]
         run_to_layer(model, batch, max(layers), hooks)
         for column, layer in enumerate(layers):
             out[rows, column] = pooled[layer].float().cpu()
@@ -70,32 +75,51 @@ def residuals_at(
     def keep(resid: Tensor, hook) -> None:
         captured["resid"] = resid.float()
 
-    run_to_layer(model, batch, model.check_layer(layer), [(model.hook_name(layer), keep)])
+    run_to_layer(model, batch, model.check_layer(layer), [(layer, keep)])
     return captured["resid"]
 
 
-class _Stop(Exception):
-    """Raised from the final norm's hook: the last block has run, the unembedding need not."""
+def run_to_layer(
+    model: SteerableModel, batch: TokenBatch, top: int, hooks: list[LayerHook]
+) -> None:
+    """One forward pass with ``hooks`` (``(layer, fn(resid, hook))`` pairs, each reading or
+    replacing resid_post at its layer) that stops after block ``top``: no block above it and
+    no unembedding runs, which is most of the cost on large-vocabulary models.
+
+    Runs the plain HF model when :func:`fast_path_available` (the bridge's fixed wrapping
+    cost, BENCHMARKS.md "Peers"), else the bridge; any active :func:`mlsteer.steer` applies.
+    """
+    if fast_path_available(model):
+        _plain_to_layer(model, batch, top, hooks)
+    else:
+        _bridge_to_layer(model, batch, top, hooks)
 
 
-def _stop(hidden: Tensor, hook) -> None:
-    raise _Stop
+def _plain_to_layer(model: SteerableModel, batch: TokenBatch, top: int, hooks: list) -> None:
+    """:func:`run_to_layer` on the HF decoder, stopped by a hook after block ``top``."""
+    try:
+        with plain_forward(model, [*hooks, (top, stop_after)]) as hf_model:
+            hf_model.get_decoder()(
+                input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False
+            )
+    except StopForward:
+        pass
 
 
-def run_to_layer(model: SteerableModel, batch: TokenBatch, top: int, hooks: list) -> None:
-    """One forward pass with ``hooks`` that stops after block ``top``: no block above it and
-    no unembedding runs, which is most of the cost on large-vocabulary models."""
+def _bridge_to_layer(model: SteerableModel, batch: TokenBatch, top: int, hooks: list) -> None:
+    """:func:`run_to_layer` through the bridge's hook points (the reference path)."""
+    named = named_hooks(model, hooks)
     if top + 1 < model.n_layers:  # stop_at_layer=k makes the bridge stop before block k
-        with model.bridge.hooks(fwd_hooks=hooks):
+        with model.bridge.hooks(fwd_hooks=named):
             model.bridge(
                 batch.input_ids, attention_mask=batch.attention_mask, stop_at_layer=top + 1
             )
         return
     # the top layer: the bridge has no stop after the last block, so stop at the final norm
     try:
-        with model.bridge.hooks(fwd_hooks=[*hooks, ("ln_final.hook_out", _stop)]):
+        with model.bridge.hooks(fwd_hooks=[*named, ("ln_final.hook_out", stop_after)]):
             model.bridge(batch.input_ids, attention_mask=batch.attention_mask)
-    except _Stop:
+    except StopForward:
         pass
 
 

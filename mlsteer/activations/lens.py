@@ -64,9 +64,7 @@ def _last_position_probs(
 
             return hook
 
-        run_to_layer(
-            model, batch, max(layers), [(model.hook_name(layer), keep(layer)) for layer in layers]
-        )
+        run_to_layer(model, batch, max(layers), [(layer, keep(layer)) for layer in layers])
         stacked = torch.stack(
             [captured[layer] for layer in layers], dim=1
         )  # [batch, layer, d_model]

@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from torch import nn
 from transformer_lens.model_bridge import TransformerBridge
 
 from mlsteer.errors import LayerOutOfRangeError
 from mlsteer.hashing import hash_mapping
+from mlsteer.models.plain import LayerHook, hf_module
 
 # Config keys that define a model's shape; the fingerprint hashes these and the name, so two
 # checkpoints of one architecture with different names never share vectors silently.
@@ -59,6 +61,10 @@ class SteerableModel:
         tokenizer: its tokenizer, with a pad token set (right padding by default).
         name: the name it was loaded under (``gemma-3-270m``, a Hub id, a folder, ``tiny-llama``).
         fingerprint: ``name@confighash``; vectors record it and are refused on other models.
+        positions: where the current forward sits (set by generation; read by steering hooks).
+        steering_hooks: the ``(layer, hook)`` pairs active :func:`mlsteer.steer` blocks put on
+            the bridge, in order, so the plain-HF fast path (:mod:`mlsteer.models.plain`)
+            can apply the same ones and tell them from anyone else's.
     """
 
     bridge: TransformerBridge
@@ -66,6 +72,8 @@ class SteerableModel:
     name: str
     fingerprint: str
     positions: DecodingPositions = field(default_factory=DecodingPositions)
+    steering_hooks: tuple[LayerHook, ...] = ()
+    _hf_layers: tuple[nn.Module, ...] = field(default=(), init=False, repr=False, compare=False)
 
     @property
     def n_layers(self) -> int:
@@ -90,11 +98,20 @@ class SteerableModel:
         """``sdpa`` or ``eager`` (see :mod:`mlsteer.models.attention`)."""
         return str(self.bridge.original_model.config._attn_implementation)
 
+    @property
+    def hf_layers(self) -> tuple[nn.Module, ...]:
+        """The HF decoder layer module of each block, by index (what the bridge's block wraps),
+        derived once: devices are read from it and the fast path hooks it."""
+        if not self._hf_layers:
+            self._hf_layers = tuple(
+                hf_module(layer) for layer in self.bridge.original_model.get_decoder().layers
+            )
+        return self._hf_layers
+
     def layer_device(self, layer: int) -> torch.device:
         """The device block ``layer`` runs on: under a ``device_map`` split, steering entries,
         masks and BiPO's vector go there, not to the first GPU."""
-        block = self.bridge.original_model.get_decoder().layers[self.check_layer(layer)]
-        return next(block.parameters()).device
+        return next(self.hf_layers[self.check_layer(layer)].parameters()).device
 
     @property
     def output_device(self) -> torch.device:

@@ -1,7 +1,9 @@
 """`steer`: apply vectors or maps to the residual stream through the bridge's hook points.
 
-Why the bridge hook and not a raw HF forward hook: in transformers 5.x a Gemma 3 decoder layer
-returns a plain tensor, and a hook that edits ``output[0]`` steers only batch item 0, silently.
+The hooks go on the bridge (``blocks.{L}.hook_resid_post``), so every bridge forward is steered;
+they are also recorded on the model, so generation and caching can apply the same hooks on the
+plain-HF fast path (:mod:`mlsteer.models.plain`, which handles a Gemma 3 layer in transformers
+5.x returning a plain tensor: a hook that edits ``output[0]`` would steer only batch item 0).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from jaxtyping import Bool
 from torch import Tensor
 
 from mlsteer.errors import EmptyInputError, MlsteerError, check_choice
+from mlsteer.models.plain import named_hooks
 from mlsteer.models.wrapper import DecodingPositions, SteerableModel
 from mlsteer.steering.vector import Applier, Steering
 
@@ -110,10 +113,22 @@ def steer(
             alpha, scale == "relative", model.layer_device(item.layer), model.dtype
         )
         hooks.append(
-            (item.hook_name, _steering_hook(model, apply, positions, include_bos, model.adds_bos))
+            (item.layer, _steering_hook(model, apply, positions, include_bos, model.adds_bos))
         )
-    with model.bridge.hooks(fwd_hooks=hooks):
+    with model.bridge.hooks(fwd_hooks=named_hooks(model, hooks)), _recorded(model, hooks):
         yield model
+
+
+@contextmanager
+def _recorded(model: SteerableModel, hooks: list) -> Iterator[None]:
+    """Within the block ``model.steering_hooks`` lists ``hooks`` too, so the plain-HF fast path
+    applies them and knows them for mlsteer's own (:mod:`mlsteer.models.plain`)."""
+    before = model.steering_hooks
+    model.steering_hooks = (*before, *hooks)
+    try:
+        yield
+    finally:
+        model.steering_hooks = before
 
 
 def _steering_hook(
