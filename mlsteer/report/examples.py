@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,9 @@ def examples_html(record: dict[str, Any], heading_ids: dict[str, str]) -> str:
     return "\n".join(parts)
 
 
-def _table(entry: dict[str, Any], texts: dict[str, list[str]]) -> str:
+def _table(entry: dict[str, Any], texts: Mapping[str, Any]) -> str:
+    """One row per prompt; ``texts`` holds a list of continuations per condition (and the
+    vector's settings under other keys, which are skipped)."""
     conditions = [c for c in CONDITIONS if c in texts]
     head = "".join(f"<th>{c}</th>" for c in ["prompt (gold)", *conditions])
     rows = []
