@@ -38,12 +38,9 @@ def results_file(store_folder: str | os.PathLike) -> Path:
 
 @dataclass(frozen=True)
 class _Folder:
-    """A folder given as a string or a path."""
+    """A folder whose paths a layout names."""
 
     root: Path
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "root", Path(self.root))
 
 
 @dataclass(frozen=True)

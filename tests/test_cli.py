@@ -5,6 +5,7 @@ from typer.testing import CliRunner
 
 from mlsteer.activations import load_activations
 from mlsteer.cli import app
+from mlsteer.learners import learners
 from mlsteer.steering import SteeringVector
 
 runner = CliRunner()
@@ -150,10 +151,7 @@ def test_learn_bipo_one_layer_and_errors(tmp_path):
             "tiny-gemma3",
         ],
     )
-    assert (
-        bad_method.exit_code == 2
-        and "use one of: bipo, lstsq, meandiff, mse, pca" in bad_method.output
-    )
+    assert bad_method.exit_code == 2 and f"use one of: {', '.join(learners())}" in bad_method.output
     assert "Traceback" not in bad_layers.output and len(bad_layers.output.strip().splitlines()) == 1
 
 

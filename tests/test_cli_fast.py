@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from mlsteer.cli import app
 from mlsteer.errors import MlsteerError, UnknownModelError
+from mlsteer.learners import learners
 from mlsteer.models.loading import parse_model_id
 
 runner = CliRunner()
@@ -179,7 +180,7 @@ def test_bad_arguments_fail_before_any_model_loads(tmp_path, no_load):
         (learn + ["--langs", "sw", "--goal", "zz"], "unknown language code 'zz'"),
         (
             learn + ["--langs", "sw", "--method", "ica"],
-            "use one of: bipo, lstsq, meandiff, mse, pca",
+            f"use one of: {', '.join(learners())}",
         ),
         (learn + ["--langs", "sw", "-m", "no-such-model"], "unknown model 'no-such-model'"),
         (learn + ["--langs", "sw", "--dtype", "float8"], "unknown dtype 'float8'"),

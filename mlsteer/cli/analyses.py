@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -21,6 +22,9 @@ from mlsteer.cli.options import (
     out_option,
     pairs_option,
 )
+
+if TYPE_CHECKING:
+    from mlsteer.models import SteerableModel
 
 
 def similarity(
@@ -73,8 +77,7 @@ def lens(
 
     from mlsteer.pipeline.analyses import run_lens
 
-    loaded = load(model)
-    sft = {lang: load(model, name=folder) for lang, folder in folders.items()}
+    loaded, sft = _with_sft(model, folders)
     paths = run_lens(
         context(loaded, data, out, corpus=corpus, n_pairs=n_texts),
         codes,
@@ -111,8 +114,7 @@ def wendler(
 
     from mlsteer.pipeline.wendler import run_wendler
 
-    loaded = load(model)
-    sft = {lang: load(model, name=folder) for lang, folder in folders.items()}
+    loaded, sft = _with_sft(model, folders)
     paths = run_wendler(
         context(loaded, DataSpec(seed=seed), out),
         codes,
@@ -151,3 +153,8 @@ def pca(
     texts = context(model, data, out, corpus=corpus, n_pairs=n_old or n_texts)
     path = run_train_test_pca(texts, codes, layer=layer, task=task)
     console.print(f"wrote {path}")
+
+
+def _with_sft(model: ModelSpec, folders: dict[str, str]) -> tuple[SteerableModel, dict]:
+    """The model, and per language the fine-tuned model in ``folders`` (``--sft LANG=FOLDER``)."""
+    return load(model), {lang: load(model, name=folder) for lang, folder in folders.items()}

@@ -141,9 +141,9 @@ def unregister_learner(name: str) -> None:
 
 
 def learners() -> dict[str, RegisteredLearner]:
-    """Every registered learner by name, in registration order."""
+    """Every registered learner by name, sorted (registration order depends on imports)."""
     _discover()
-    return dict(_REGISTRY)
+    return dict(sorted(_REGISTRY.items()))
 
 
 def learner_names(**wanted: Any) -> tuple[str, ...]:

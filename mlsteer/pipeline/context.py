@@ -28,11 +28,6 @@ class RunContext:
     batch_size: int = 8
     progress: bool = True
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "out", Path(self.out))
-        if self.data_dir is not None:
-            object.__setattr__(self, "data_dir", Path(self.data_dir))
-
     def with_out(self, out: str | os.PathLike, **changes: Any) -> RunContext:
         """The same context writing to ``out`` (and any other field changed)."""
         return replace(self, out=Path(out), **changes)

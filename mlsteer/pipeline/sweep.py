@@ -322,7 +322,7 @@ def load_choices(sweep_dir: str | os.PathLike, task: str) -> dict[str, VectorCho
     """Each language's chosen (vector file, layer, alpha) from a finished sweep of ``task`` (a
     name or a task file)."""
     task = get_task(task).name
-    path = SweepLayout(sweep_dir).record(task)
+    path = SweepLayout(Path(sweep_dir)).record(task)
     if not path.is_file():
         raise MlsteerError(
             f"{sweep_dir} has no {path.name}; run mlsteer sweep --task {task} --out {sweep_dir} first"
