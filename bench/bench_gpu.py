@@ -281,9 +281,8 @@ def run(args: argparse.Namespace) -> dict:
     prompts = texts[: sizes.gen_batch] * max(1, sizes.gen_batch // len(texts))
     encoded = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left").to(device)
     delta = vector.vector.to(device=device, dtype=dtype)
-    hf.generation_config.eos_token_id = (
-        None  # both run the full budget (random weights may emit EOS)
-    )
+    # both run the full budget (random weights may emit EOS)
+    hf.generation_config.eos_token_id = None
     hf.generation_config.pad_token_id = 0
 
     def ours_generate():

@@ -20,6 +20,7 @@ from pathlib import Path
 from mlsteer import cache_activations, load_model
 from mlsteer.data import builtin_pairs
 from mlsteer.learners import learn_mse
+from mlsteer.pipeline.context import RunContext
 from mlsteer.pipeline.wendler import concept_word_rows, run_wendler
 from mlsteer.plots.io import load_figures
 
@@ -35,9 +36,8 @@ vector = learn_mse(source, goal, layer=LAYER, model_fingerprint=model.fingerprin
 with tempfile.TemporaryDirectory() as folder:
     path = vector.save(Path(folder) / f"{LANG}_mse_L{LAYER}.safetensors")
     words = concept_word_rows()[:N_WORDS]  # {lang: word} rows; the shots come from the same rows
-    run_wendler(
-        model, [LANG], folder, vectors={LANG: str(path)}, alpha=ALPHA, words=words, progress=False
-    )
+    context = RunContext(model, Path(folder), progress=False)  # what every pipeline needs
+    run_wendler(context, [LANG], vectors={LANG: str(path)}, alpha=ALPHA, words=words)
     data = json.loads((Path(folder) / f"wendler_{LANG}.json").read_text(encoding="utf-8"))
     figures = load_figures(folder)
 

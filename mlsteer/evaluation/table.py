@@ -114,12 +114,10 @@ class ResultTable:
     langs: list[str]
     methods: list[str]
     cells: dict[str, dict[str, Cell]]  # method -> column (language, "avg", "high"...) -> cell
-    deltas: dict[str, dict[str, Delta]] = field(
-        default_factory=dict
-    )  # method -> column -> paired Δ vs basic
-    baseline_n: dict[str, int] = field(
-        default_factory=dict
-    )  # language -> items the baseline scored
+    # method -> column -> paired Δ vs basic
+    deltas: dict[str, dict[str, Delta]] = field(default_factory=dict)
+    # language -> items the baseline scored
+    baseline_n: dict[str, int] = field(default_factory=dict)
 
     def aggregates(self) -> list[str]:
         return [AVERAGE] + [tier for tier, codes in TIERS.items() if set(codes) & set(self.langs)]

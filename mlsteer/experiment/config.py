@@ -43,19 +43,15 @@ class LearnerConfig:
     layers: list[int] | None = None  # None: the sweep's layers
     alphas: list[float] | None = None  # None: the sweep's alphas
     pairs: int | None = None  # None: the corpus's pairs
-    corpus: str | None = (
-        None  # None: the data table's corpus (e.g. msvamp: task-like question pairs)
-    )
-    languages: list[str] | None = (
-        None  # None: the run's; fewer when the learner's corpus lacks some
-    )
+    # None: the data table's corpus (e.g. msvamp: task-like question pairs)
+    corpus: str | None = None
+    # None: the run's; fewer when the learner's corpus lacks some
+    languages: list[str] | None = None
     positions: str = "all"  # all | prompt (steer the prompt only, not generated tokens)
-    scale: str = (
-        "absolute"  # absolute | relative (alphas as fractions of the layer's residual norm)
-    )
-    all_layers: bool = (
-        False  # steer at every one of `layers` at once (INCLINE); the sweep then tries alphas only
-    )
+    # absolute | relative (alphas as fractions of the layer's residual norm)
+    scale: str = "absolute"
+    # steer at every one of `layers` at once (INCLINE); the sweep then tries alphas only
+    all_layers: bool = False
     options: dict[str, Any] = field(default_factory=dict)  # e.g. epochs, lr (BipoConfig fields)
 
     @property
@@ -72,12 +68,10 @@ class DataConfig:
     pairs: int = 200
     sweep_task: str = "cloze"
     tasks: list[str] = field(default_factory=lambda: ["cloze"])
-    task_languages: dict[str, list[str]] = field(
-        default_factory=dict
-    )  # task -> languages (default: all that fit)
-    task_limits: dict[str, int] = field(
-        default_factory=dict
-    )  # task -> items per language (default: limit)
+    # task -> languages (default: all that fit)
+    task_languages: dict[str, list[str]] = field(default_factory=dict)
+    # task -> items per language (default: limit)
+    task_limits: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -87,9 +81,8 @@ class ExperimentConfig:
     languages: list[str]
     model: str = "gemma-3-270m"
     device: str = "cpu"  # cpu, cuda, cuda:N or auto; not part of a run's identity (a run may resume elsewhere)
-    dtype: str = (
-        "float32"  # float32, bfloat16 or float16; part of its identity (it changes the numbers)
-    )
+    # float32, bfloat16 or float16; part of its identity (it changes the numbers)
+    dtype: str = "float32"
     seed: int = 0
     learners: list[LearnerConfig] = field(default_factory=lambda: [LearnerConfig("mse")])
     layers: list[int] = field(default_factory=lambda: [6])
@@ -105,9 +98,8 @@ class ExperimentConfig:
     lens: list[str] = field(default_factory=list)
     wendler: list[str] = field(default_factory=list)
     pca_layer: int | None = None  # None = skip
-    transfer: list[str] = field(
-        default_factory=list
-    )  # tasks: each language's vector on every run language and English (Fig. 3, Table 4)
+    # tasks: each language's vector on every run language and English (Fig. 3, Table 4)
+    transfer: list[str] = field(default_factory=list)
     analysis_texts: int = 20
 
     def resolved(self, has_data: bool) -> DataConfig:

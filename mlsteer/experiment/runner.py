@@ -63,9 +63,8 @@ class Run:
     shared: dict[str, set[str]]  # learner -> languages given the shared choice
     plan: dict[str, list[str]]  # task -> languages evaluated
     methods: dict[str, list[str]]  # task -> method names, as stored
-    applications: dict[str, Application] = field(
-        default_factory=dict
-    )  # learner -> how its vectors apply
+    # learner -> how its vectors apply
+    applications: dict[str, Application] = field(default_factory=dict)
 
     @property
     def out(self) -> Path:
