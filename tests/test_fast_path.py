@@ -24,9 +24,11 @@ generate_module = importlib.import_module("mlsteer.steering.generate")  # the pa
 PROMPTS = ["The cat sits on the mat and", "Hi", "El gato se sienta", "猫坐在垫子上，狗"]
 
 
-def make_vector(model, layer: int, scale: float = 3.0, seed: int = 0) -> SteeringVector:
+def make_vector(
+    model, layer: int, scale: float = 3.0, seed: int = 0, resid_norm: float = 10.0
+) -> SteeringVector:
     direction = torch.randn(model.d_model, generator=torch.Generator().manual_seed(seed))
-    return SteeringVector(direction * scale, layer, "test", model.fingerprint, resid_norm=10.0)
+    return SteeringVector(direction * scale, layer, "test", model.fingerprint, resid_norm)
 
 
 @contextmanager
@@ -83,9 +85,13 @@ def test_predicate(tiny_model):
     assert fast_path_available(tiny_model)
 
 
-def test_eager_attention_takes_the_bridge():
-    """TL re-implements eager attention: the HF modules would compute it another way."""
+def test_bridges_that_compute_otherwise_take_the_bridge():
+    """TL re-implements eager attention, and its compatibility mode folds weights: the plain
+    HF modules would compute something else."""
     assert not fast_path_available(load_model("tiny-gemma3", attn_implementation="eager"))
+    model = load_model("tiny-llama")
+    model.bridge.enable_compatibility_mode(disable_warnings=True)
+    assert not fast_path_available(model)
 
 
 @pytest.mark.parametrize("positions", ["all", "generated"])
@@ -174,10 +180,12 @@ def test_hooks_removed_after_an_exception(tiny_gemma, monkeypatch):
 @pytest.mark.integration
 def test_gemma_generation_fast_equals_bridge(gemma, fast_calls):
     prompts = ["The capital of France is", "Hola, me llamo"]
-    vector = make_vector(gemma, layer=6, scale=40.0)
+    vector = make_vector(gemma, layer=6, scale=20.0, resid_norm=500.0)  # norm ~500, as learned
     with steer(gemma, vector):
         fast = generate(gemma, prompts, max_new_tokens=8, stop_at_eos=False)
         with bridge_path(gemma):
             reference = generate(gemma, prompts, max_new_tokens=8, stop_at_eos=False)
     assert fast_calls == [1]
     assert torch.equal(fast.tokens, reference.tokens)
+    unsteered = generate(gemma, prompts, max_new_tokens=8, stop_at_eos=False)
+    assert not torch.equal(unsteered.tokens, fast.tokens)  # the steering did act
