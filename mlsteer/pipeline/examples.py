@@ -19,6 +19,7 @@ from typing import Any
 from mlsteer.evaluation.fingerprints import steering_sha256
 from mlsteer.evaluation.tasks import get_task
 from mlsteer.io import write_text_atomic
+from mlsteer.layout import language_file
 from mlsteer.models.wrapper import SteerableModel
 from mlsteer.steering.generate import generate
 from mlsteer.steering.hooks import steer
@@ -95,7 +96,7 @@ def run_examples(
     for lang, head in heads.items():
         entry, texts = record["languages"][lang], [p["text"] for p in head["prompts"]]
         for learner, folder in vectors.items():
-            if not (Path(folder) / f"{lang}.safetensors").is_file():
+            if not language_file(folder, lang).is_file():
                 continue  # this learner has no vector for the language
             file, stored = checked_entries(model, folder, lang)
             where = (positions or {}).get(learner, "all")

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from mlsteer.errors import MlsteerError
+from mlsteer.layout import language_file
 from mlsteer.models.wrapper import SteerableModel
 from mlsteer.steering.files import load_steering
 from mlsteer.steering.vector import Steering
@@ -24,7 +25,7 @@ def vector_path(source: str | os.PathLike, lang: str | None) -> Path:
         raise MlsteerError(
             f"{source} is a folder of per-language vectors; name the language (lang=sw / --lang sw)"
         )
-    path = source / f"{lang}.safetensors"
+    path = language_file(source, lang)
     if not path.is_file():
         have = sorted(p.stem for p in source.glob("*.safetensors"))
         raise MlsteerError(
