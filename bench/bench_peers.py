@@ -368,26 +368,32 @@ def disagreement(got: Tensor, want: Tensor) -> str:
 
 
 def time_workloads(
-    peers: dict[str, Workloads], sizes: Sizes, args: argparse.Namespace, started: float
+    peers: dict[str, Workloads],
+    sizes: Sizes,
+    args: argparse.Namespace,
+    started: float,
+    workloads: tuple[str, ...] = WORKLOADS,
 ) -> dict[str, dict]:
-    """Per workload: median seconds of each peer over quiet repeats, and its ratio to raw HF;
-    the workloads share what is left of ``args.max_seconds`` (counted from ``started``)."""
+    """Per workload: median seconds of each peer over quiet repeats, its ratio to raw HF, and
+    mlsteer's ratio to it (paired repeats, bootstrap interval); the workloads share what is
+    left of ``args.max_seconds`` (counted from ``started``)."""
     waiter = Waiter(budget=args.max_wait, threshold=args.quiet_below)
     results: dict[str, dict] = {}
-    for index, workload in enumerate(WORKLOADS):
-        repeats = (
+    for index, workload in enumerate(workloads):
+        repeats = args.repeats or (
             sizes.repeats
             if workload != "generation"
             else max(min(sizes.repeats, 3), sizes.repeats // 3)
         )
         variants = {name: timed(getattr(workloads, workload)) for name, workloads in peers.items()}
-        budget = (args.max_seconds - (time.time() - started)) / (len(WORKLOADS) - index)
+        budget = (args.max_seconds - (time.time() - started)) / (len(workloads) - index)
         samples = interleaved(variants, repeats, sizes.warmup, workload, waiter, budget)
         quiet = quiet_repeats(samples, args.quiet_below) or list(range(len(samples[BASELINE])))
         results[workload] = {
             name: {
                 "median_s": median([samples[name][i].seconds for i in quiet]),
                 "ratio_to_raw_hf": asdict(Ratio.of(samples, name, BASELINE, quiet, args.seed)),
+                "mlsteer_over": asdict(Ratio.of(samples, "mlsteer", name, quiet, args.seed)),
             }
             for name in peers
         }
@@ -396,21 +402,26 @@ def time_workloads(
 
 
 def verdicts(results: dict[str, dict]) -> dict[str, dict]:
-    """mlsteer / the fastest other peer per workload, against the issue's targets."""
+    """mlsteer / the fastest other peer per workload, against the issue's targets, with the
+    interval of that ratio over paired repeats: when it spans the target, the two are within
+    timing noise of each other."""
     out = {}
-    for workload, bound in TARGETS.items():
+    for workload in results:
+        bound = TARGETS[workload]
         others = {
             name: v["median_s"]
             for name, v in results[workload].items()
             if name not in ("mlsteer", "_repeats")
         }
         fastest = min(others, key=others.get)
-        ratio = results[workload]["mlsteer"]["median_s"] / others[fastest]
+        ratio = Ratio(**results[workload][fastest]["mlsteer_over"])
         out[workload] = {
             "fastest_peer": fastest,
-            "mlsteer_over_fastest": ratio,
+            "mlsteer_over_fastest": ratio.value,
+            "interval": [ratio.low, ratio.high],
             "target": bound,
-            "met": ratio <= bound,
+            "met": ratio.value <= bound,
+            "within_noise": ratio.low <= bound <= ratio.high,
         }
     return out
 
@@ -418,9 +429,9 @@ def verdicts(results: dict[str, dict]) -> dict[str, dict]:
 def table(results: dict[str, dict], targets: dict[str, dict]) -> str:
     """Markdown: median ms and ratio to raw HF (95% interval) per workload and peer; with no
     quiet repeat the medians are over all repeats (the last column says so: 0/n)."""
-    peers = [name for name in PEERS if name in results["forward"]]
+    peers = [name for name in PEERS if name in next(iter(results.values()))]
     rows = []
-    for workload in WORKLOADS:
+    for workload in results:
         cells = []
         for name in peers:
             entry = results[workload][name]
@@ -428,7 +439,13 @@ def table(results: dict[str, dict], targets: dict[str, dict]) -> str:
                 f"{entry['median_s'] * 1e3:.1f} ms ({Ratio(**entry['ratio_to_raw_hf']).text(2)})"
             )
         goal = targets[workload]
-        verdict = f"{goal['mlsteer_over_fastest']:.2f}x {goal['fastest_peer']} (≤ {goal['target']:.2f}: {'met' if goal['met'] else 'NOT met'})"
+        low, high = goal["interval"]
+        verdict = (
+            f"{goal['mlsteer_over_fastest']:.2f}x {goal['fastest_peer']} ({low:.2f}–{high:.2f}; "
+            f"≤ {goal['target']:.2f}: {'met' if goal['met'] else 'NOT met'}"
+            + (", the target is inside the interval" if goal["within_noise"] else "")
+            + ")"
+        )
         repeats = results[workload]["_repeats"]
         rows.append((workload, *cells, verdict, f"{repeats['quiet']}/{repeats['taken']}"))
     return markdown_table(
@@ -467,6 +484,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="torch threads (default: torch's)",
     )
     parser.add_argument(
+        "--only",
+        choices=WORKLOADS,
+        default=None,
+        help="time one workload (its JSON goes to bench_peers_ONLY.json; BENCHMARKS.md untouched)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="timed repeats per workload (default: sizes')"
+    )
+    parser.add_argument(
         "--json",
         default=None,
         help="JSON results file (default bench/results/bench_peers.json, none with --small; '' = none)",
@@ -477,7 +503,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.json = (
             ""
             if args.small
-            else str(Path(__file__).resolve().parent / "results" / "bench_peers.json")
+            else str(
+                Path(__file__).resolve().parent
+                / "results"
+                / (f"bench_peers_{args.only}.json" if args.only else "bench_peers.json")
+            )
         )
     return args
 
@@ -498,7 +528,8 @@ def main(argv: list[str] | None = None) -> int:
             + ", ".join(peers),
             flush=True,
         )
-        results = time_workloads(peers, sizes, args, time.time())
+        chosen = (args.only,) if args.only else WORKLOADS
+        results = time_workloads(peers, sizes, args, time.time(), chosen)
     targets = verdicts(results)
     record = {
         "machine": machine(sizes, args.small),
@@ -520,7 +551,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(record, indent=1))
         print(f"wrote {args.json}")
-    if args.out and not args.small:
+    if args.out and not args.small and not args.only:
         update_benchmarks_md(Path(args.out), text)
         print(f"wrote {args.out}")
     return 0
