@@ -385,10 +385,16 @@ def _evaluate(run: Run) -> None:
 @register_step("examples")
 def _examples(run: Run) -> None:
     """A few task prompts per language, generated unsteered, steered and under the controls
-    with every learner's chosen vector, for the report."""
+    with the first learner's chosen vector (the one the analyses use), for the report. One
+    learner: each (language, condition) is a generation batch of its own, and on a 2-core CPU
+    every learner added ~90 s to the demo."""
     from mlsteer.pipeline.examples import example_prompts, run_examples
 
     tasks = [run.data.sweep_task, *run.data.tasks]
+    first = run.config.learners[0].key
+    if first not in run.applications:
+        run.console.print(f"    no chosen vectors of {first}: no examples")
+        return
     found = {
         lang: example_prompts(tasks, lang, data_dir=run.data_dir, seed=run.config.seed)
         for lang in run.config.languages
@@ -396,10 +402,10 @@ def _examples(run: Run) -> None:
     path, ran = run_examples(
         run.model,
         {lang: prompts for lang, prompts in found.items() if prompts is not None},
-        {learner: run.layout.chosen(learner) for learner in run.applications},
+        {first: run.layout.chosen(first)},
         run.layout.examples,
         seed=run.config.seed,
-        positions={learner: a.positions for learner, a in run.applications.items()},
+        positions={first: run.applications[first].positions},
     )
     run.console.print(
         f"    {ran} generation batches run ({path})" if ran else f"    done earlier ({path})"

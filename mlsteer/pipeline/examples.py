@@ -28,7 +28,7 @@ from mlsteer.steering.sources import checked_entries, with_control
 EXAMPLES = "examples.json"
 UNSTEERED = "unsteered"
 CONTROLS = {"steered": "", "negated": "negated", "random": "random"}  # condition -> control
-NEW_TOKENS = 24  # short: enough to see the language and the answer, cheap on a CPU
+NEW_TOKENS = 16  # short: enough to see the language and the answer, cheap on a CPU
 PROMPTS = 3
 
 

@@ -33,7 +33,8 @@ def examples_html(record: dict[str, Any], heading_ids: dict[str, str]) -> str:
     ``heading_ids`` maps each language to the id of its ``<h3>``."""
     parts = [
         f"<p>Greedy continuations of {record.get('max_new_tokens', '?')} new tokens at most, "
-        "with each learner's chosen vector (its layer and alpha, as evaluated); the controls are "
+        "with the chosen vector (its layer and alpha, as evaluated) of the learner named above each "
+        "table (<code>mlsteer run</code>: the config's first learner); the controls are "
         "the same vector negated and a random vector of the same norm (seeded as in the "
         'evaluation). <span class="hit">Marked</span>: the continuation contains the gold '
         "answer.</p>"
