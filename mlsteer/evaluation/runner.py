@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Hashable, Sequence
 from pathlib import Path
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -225,18 +226,15 @@ def _run_batch(
         if task.kind == "choice":
             scores = score_choices(answering, ordered, batch_size=batch_size * 4)
             for (lang, method, example), score in zip(batch, scores):
-                prediction = score.prediction
                 rows.append(
-                    ResultRow(
-                        model.name,
-                        task.name,
+                    _row(
+                        model,
+                        task,
                         lang,
-                        method.name,
-                        example.id,
-                        str(prediction),
-                        str(example.gold),
-                        task.is_correct(prediction, example),
-                        list(score.logprobs),
+                        method,
+                        example,
+                        score.prediction,
+                        scores=list(score.logprobs),
                         option_bytes=list(score.byte_lengths),
                     )
                 )
@@ -248,20 +246,32 @@ def _run_batch(
                 stop_strings=GENERATION_STOPS,
             ).texts
             for (lang, method, example), output in zip(batch, outputs):
-                prediction = task.extract(output)
                 rows.append(
-                    ResultRow(
-                        model.name,
-                        task.name,
+                    _row(
+                        model,
+                        task,
                         lang,
-                        method.name,
-                        example.id,
-                        prediction,
-                        str(example.gold),
-                        task.is_correct(prediction, example),
-                        None,
-                        output,
-                        detect_language(output),
+                        method,
+                        example,
+                        task.extract(output),
+                        output=output,
+                        output_lang=detect_language(output),
                     )
                 )
     return rows
+
+
+def _row(model, task, lang: str, method, example, prediction, **extra: Any) -> ResultRow:
+    """One stored row: who answered what on which item, and whether it is right; ``extra``:
+    the choice scores and option bytes, or the generated text and its language."""
+    return ResultRow(
+        model.name,
+        task.name,
+        lang,
+        method.name,
+        example.id,
+        str(prediction),
+        str(example.gold),
+        task.is_correct(prediction, example),
+        **extra,
+    )
